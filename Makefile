@@ -1,0 +1,74 @@
+# Xinfang — one Makefile for the workspace. `make help` lists the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# Modules of the workspace (go.work), in dependency order.
+MODULES := proto services/county services hack operator e2e
+BIN     := $(CURDIR)/bin
+# Throwaway PostgreSQL for tests (hack/postgres.sh), outside the checkout.
+PGDIR   ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/xinfang/pg-test
+GOTEST_FLAGS ?= -count=1 -timeout 20m
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+.PHONY: run
+run: ## start the dev broker (persistent, .dev/broker) on 127.0.0.1:19092
+	go run ./hack/devbroker -data-dir .dev/broker
+
+.PHONY: deps
+deps: ## install the Debian packages the tests need (protoc, kcat, PostgreSQL)
+	hack/install-deps.sh
+
+.PHONY: build
+build: ## build every module, in the workspace and alone (GOWORK=off)
+	@for m in $(MODULES); do echo "build $$m"; (cd $$m && go build ./... && GOWORK=off go build ./...); done
+
+.PHONY: test
+test: deps ## unit, integration and store tests (SQLite and a throwaway PostgreSQL)
+	hack/postgres.sh start "$(PGDIR)" >/dev/null
+	export XINFANG_TEST_POSTGRES_DSN="$$(cat "$(PGDIR)/dsn")"; \
+	status=0; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...) || status=1; done; \
+	hack/postgres.sh stop "$(PGDIR)" >/dev/null || true; \
+	exit $$status
+
+.PHONY: bench
+bench: ## benchmarks against the dev broker as a separate process (see docs/benchmarks.md)
+	hack/bench.sh
+
+$(BIN)/protoc-gen-go: hack/tools/go.mod hack/tools/go.sum
+	cd hack/tools && GOWORK=off go build -o $(BIN)/protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go
+
+$(BIN)/controller-gen: hack/tools/go.mod hack/tools/go.sum
+	cd hack/tools && GOWORK=off go build -o $(BIN)/controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen
+
+.PHONY: proto
+proto: $(BIN)/protoc-gen-go ## regenerate Go from proto/ (protoc from Debian, protoc-gen-go pinned in hack/tools)
+	@command -v protoc >/dev/null || { echo "protoc missing: run make deps" >&2; exit 1; }
+	cd proto && rm -f events/v1/*.pb.go && PATH="$(BIN):$$PATH" protoc -I . -I /usr/include \
+		--go_out=. --go_opt=module=xinfang.io/proto xinfang/events/v1/*.proto
+
+.PHONY: generate
+generate: $(BIN)/controller-gen ## regenerate deepcopy code (county schema, operator API) and the CRD
+	cd services/county && $(BIN)/controller-gen object paths=./...
+	cd operator && $(BIN)/controller-gen object paths=./api/... && \
+		$(BIN)/controller-gen crd paths=./api/... output:crd:artifacts:config=config/crd/bases
+
+.PHONY: tidy
+tidy: ## go mod tidy in every module (and the tools module)
+	@for m in $(MODULES) hack/tools; do (cd $$m && GOWORK=off go mod tidy); done
+
+.PHONY: verify
+verify: deps ## fail when generated code, go.mod/go.sum or formatting are not current
+	@test -z "$$(git status --porcelain)" || { echo "verify needs a clean tree; commit or stash first:"; git status --short; exit 1; }
+	$(MAKE) proto generate tidy
+	@unformatted="$$(gofmt -l $(MODULES) hack/tools)"; test -z "$$unformatted" || { echo "not gofmt'ed:"; echo "$$unformatted"; exit 1; }
+	@for m in $(MODULES); do (cd $$m && go vet ./... && GOWORK=off go build ./...) || exit 1; done
+	@git diff --exit-code --stat && test -z "$$(git status --porcelain)" || { echo "regeneration or tidy changed files (above): run make proto generate tidy and commit" >&2; git status --short; exit 1; }
+	@echo "verify: generated code, modules and formatting are current"
+
+.PHONY: clean-dev
+clean-dev: ## remove all dev state (.dev/: broker data, databases, keys, tokens)
+	rm -rf .dev

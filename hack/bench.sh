@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# make bench: runs the benchmarks against the dev broker as a separate process
+# (the same program dev mode uses), prints the method, the machine and the
+# ratios measured side by side in the same run. Results: docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+trap 'kill "$broker_pid" 2>/dev/null || true; wait "$broker_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+port=${XINFANG_BENCH_BROKER_PORT:-19192}
+benchtime=${BENCHTIME:-5000x}
+count=${COUNT:-3}
+
+go build -o "$work/devbroker" ./hack/devbroker
+"$work/devbroker" -listen "$port" -data-dir "$work/broker" -ready-file "$work/ready" >"$work/broker.log" 2>&1 &
+broker_pid=$!
+for _ in $(seq 100); do [ -s "$work/ready" ] && break; sleep 0.1; done
+[ -s "$work/ready" ] || { echo "dev broker did not start:"; cat "$work/broker.log"; exit 1; }
+addr=$(head -n1 "$work/ready")
+
+echo "# Xinfang benchmarks — $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(go version | cut -d' ' -f3)"
+echo "broker: hack/devbroker (kfake, persistent data dir) at $addr, a separate process"
+echo "method: $count runs of $benchtime messages each; 32 producer goroutines, one message per call; 1 KiB payload; 6 partitions; acks=all"
+echo
+cd services
+XINFANG_TEST_BROKERS="$addr" go test -run '^$' -bench . -benchtime "$benchtime" -count "$count" ./kit/kitbench/ | tee "$work/out.txt"
+echo
+awk '
+  /^Benchmark/ {
+    name=$1; sub(/-[0-9]+$/, "", name)
+    for (i=2; i<=NF; i++) { if ($(i+1)=="msgs/s") r[name]+=$i; if ($(i+1)=="p50-ms") p50[name]+=$i; if ($(i+1)=="p99-ms") p99[name]+=$i }
+    n[name]++
+  }
+  END {
+    printf "%-28s %12s %10s %10s\n", "mean of runs", "msgs/s", "p50 ms", "p99 ms"
+    for (k in n) printf "%-28s %12.0f %10.2f %10.2f\n", k, r[k]/n[k], p50[k]/n[k], p99[k]/n[k]
+    raw="BenchmarkRawKafkaGo"; kit="BenchmarkKitOutboxToInbox"
+    if (n[raw] && n[kit]) printf "\nratio kit/raw throughput: %.2f\n", (r[kit]/n[kit])/(r[raw]/n[raw])
+  }' "$work/out.txt"

@@ -1,0 +1,84 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"time"
+)
+
+// DefaultPorts are the local HTTP ports of the services (dev broker: 19092).
+var DefaultPorts = map[string]int{"intake": 8081, "routing": 8082, "supervision": 8083, "statistics": 8084}
+
+// Base is the configuration every service shares.
+type Base struct {
+	Service         string
+	County          string
+	CountyFile      string
+	HTTPAddr        string
+	Brokers         []string
+	CreateTopics    bool
+	TopicPartitions int
+	KafkaBatch      time.Duration
+	DBDriver        string
+	DBDSN           string
+	LogLevel        string
+	LogFormat       string
+	ShutdownTimeout time.Duration
+}
+
+// Register adds the shared settings to s for service.
+func (b *Base) Register(s *Set, service string) {
+	b.Service = service
+	port := DefaultPorts[service]
+	if port == 0 {
+		port = 8080
+	}
+	s.String(&b.County, "county", "XINFANG_COUNTY", "", "county id (the County resource's name); defaults to the county file's")
+	s.String(&b.CountyFile, "county-file", "XINFANG_COUNTY_FILE", "operator/config/samples/county_anji.yaml", "county configuration: a County manifest or a bare spec, hot-reloaded")
+	s.String(&b.HTTPAddr, "http-addr", "XINFANG_HTTP_ADDR", fmt.Sprintf("127.0.0.1:%d", port), "HTTP listen address (API, /healthz, /readyz, /metrics)")
+	s.List(&b.Brokers, "kafka-brokers", "XINFANG_KAFKA_BROKERS", "127.0.0.1:19092", "Kafka bootstrap servers")
+	s.Bool(&b.CreateTopics, "kafka-create-topics", "XINFANG_KAFKA_CREATE_TOPICS", true, "create the county's topics at start when missing (the operator provisions them in clusters)")
+	s.Int(&b.TopicPartitions, "kafka-partitions", "XINFANG_KAFKA_PARTITIONS", 6, "partitions of topics this service creates")
+	s.Duration(&b.KafkaBatch, "kafka-batch-timeout", "XINFANG_KAFKA_BATCH_TIMEOUT", 2*time.Millisecond, "longest wait to fill a produce batch")
+	s.String(&b.DBDriver, "db-driver", "XINFANG_DB_DRIVER", "sqlite", "database: sqlite (embedded) or postgres")
+	s.String(&b.DBDSN, "db-dsn", "XINFANG_DB_DSN", filepath.Join(".dev", service+".db"), "SQLite file path, or PostgreSQL URL (postgres://…)")
+	s.String(&b.LogLevel, "log-level", "XINFANG_LOG_LEVEL", "info", "debug, info, warn or error")
+	s.String(&b.LogFormat, "log-format", "XINFANG_LOG_FORMAT", "json", "json or text")
+	s.Duration(&b.ShutdownTimeout, "shutdown-timeout", "XINFANG_SHUTDOWN_TIMEOUT", 15*time.Second, "how long a stop may take to drain requests and in-flight messages")
+}
+
+var countyPattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+
+// Validate checks the shared settings.
+func (b *Base) Validate() error {
+	var errs []error
+	if b.County != "" && !countyPattern.MatchString(b.County) {
+		errs = append(errs, fmt.Errorf("XINFANG_COUNTY=%q: must be a DNS label (lower-case letters, digits, '-')", b.County))
+	}
+	if len(b.Brokers) == 0 {
+		errs = append(errs, errors.New("XINFANG_KAFKA_BROKERS: at least one broker is required"))
+	}
+	if b.TopicPartitions < 1 {
+		errs = append(errs, fmt.Errorf("XINFANG_KAFKA_PARTITIONS=%d: must be at least 1", b.TopicPartitions))
+	}
+	if b.DBDriver != "sqlite" && b.DBDriver != "postgres" {
+		errs = append(errs, fmt.Errorf("XINFANG_DB_DRIVER=%q: want sqlite or postgres", b.DBDriver))
+	}
+	if b.DBDSN == "" {
+		errs = append(errs, errors.New("XINFANG_DB_DSN: required"))
+	}
+	switch b.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("XINFANG_LOG_LEVEL=%q: want debug, info, warn or error", b.LogLevel))
+	}
+	if b.LogFormat != "json" && b.LogFormat != "text" {
+		errs = append(errs, fmt.Errorf("XINFANG_LOG_FORMAT=%q: want json or text", b.LogFormat))
+	}
+	if b.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("XINFANG_SHUTDOWN_TIMEOUT=%s: must be positive", b.ShutdownTimeout))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,89 @@
+package config
+
+import (
+	"flag"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func parse(t *testing.T, env map[string]string, args ...string) (*Base, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	s := NewSet(fs, func(k string) string { return env[k] })
+	var b Base
+	b.Register(s, "routing")
+	if err := s.Parse(args); err != nil {
+		return nil, err
+	}
+	return &b, b.Validate()
+}
+
+func TestDefaultsEnvAndFlagPrecedence(t *testing.T) {
+	b, err := parse(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.HTTPAddr != "127.0.0.1:8082" || b.Brokers[0] != "127.0.0.1:19092" || b.DBDSN != ".dev/routing.db" {
+		t.Fatalf("defaults: %+v", b)
+	}
+	b, err = parse(t, map[string]string{"XINFANG_HTTP_ADDR": ":9000", "XINFANG_KAFKA_BROKERS": "a:1, b:2", "XINFANG_SHUTDOWN_TIMEOUT": "3s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.HTTPAddr != ":9000" || len(b.Brokers) != 2 || b.Brokers[1] != "b:2" || b.ShutdownTimeout != 3*time.Second {
+		t.Fatalf("env: %+v", b)
+	}
+	b, err = parse(t, map[string]string{"XINFANG_HTTP_ADDR": ":9000"}, "-http-addr", ":9100", "-kafka-brokers", "c:3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.HTTPAddr != ":9100" || len(b.Brokers) != 1 || b.Brokers[0] != "c:3" {
+		t.Fatalf("flags must win: %+v", b)
+	}
+}
+
+func TestBadValuesAreAllReported(t *testing.T) {
+	_, err := parse(t, map[string]string{"XINFANG_KAFKA_PARTITIONS": "six", "XINFANG_SHUTDOWN_TIMEOUT": "soon"})
+	if err == nil || !strings.Contains(err.Error(), "XINFANG_KAFKA_PARTITIONS") || !strings.Contains(err.Error(), "XINFANG_SHUTDOWN_TIMEOUT") {
+		t.Fatalf("err = %v", err)
+	}
+	_, err = parse(t, map[string]string{"XINFANG_COUNTY": "An Ji", "XINFANG_DB_DRIVER": "mysql", "XINFANG_LOG_LEVEL": "loud"})
+	for _, want := range []string{"XINFANG_COUNTY", "XINFANG_DB_DRIVER", "XINFANG_LOG_LEVEL"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want mention of %s", err, want)
+		}
+	}
+}
+
+func TestMarkdownListsEverySetting(t *testing.T) {
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	s := NewSet(fs, func(string) string { return "" })
+	var b Base
+	b.Register(s, "intake")
+	md := Markdown(s.Vars())
+	for _, v := range s.Vars() {
+		if !strings.Contains(md, "`"+v.Env+"`") || !strings.Contains(md, "`-"+v.Flag+"`") {
+			t.Errorf("markdown lacks %s", v.Env)
+		}
+	}
+}
+
+// docs/config.md carries the shared settings table; this keeps it current.
+func TestDocsListTheSharedSettings(t *testing.T) {
+	doc, err := os.ReadFile("../../../docs/config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := flag.NewFlagSet("doc", flag.ContinueOnError)
+	s := NewSet(fs, func(string) string { return "" })
+	var b Base
+	b.Register(s, "<service>")
+	want := Markdown(s.Vars())
+	if !strings.Contains(string(doc), want) {
+		t.Fatalf("docs/config.md is out of date; its shared table must be:\n%s", want)
+	}
+}

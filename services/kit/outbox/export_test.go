@@ -1,0 +1,4 @@
+package outbox
+
+// SetAfterPublish installs the hook that runs between publish and mark-sent.
+func (r *Relay) SetAfterPublish(f func()) { r.afterPublish = f }

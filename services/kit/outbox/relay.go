@@ -1,0 +1,265 @@
+package outbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"xinfang.io/services/kit/store"
+)
+
+// Publisher is what the relay publishes with (kafkatransport.Publisher).
+type Publisher interface {
+	Publish(ctx context.Context, msgs ...kafka.Message) error
+}
+
+// RelayConfig tunes a relay. Zero values take the defaults noted.
+type RelayConfig struct {
+	// Batch is the most rows published in one write (default 256).
+	Batch int
+	// Poll is the fallback polling interval when no commit woke the relay
+	// (default 250ms); commits through Enqueue wake it at once.
+	Poll time.Duration
+	// Retention keeps sent rows this long for inspection (default 24h).
+	Retention time.Duration
+	// Backoff bounds the wait after a failed publish (default 1s).
+	Backoff time.Duration
+}
+
+// Relay publishes committed outbox rows in order and marks them sent.
+type Relay struct {
+	ob   *Outbox
+	pub  Publisher
+	cfg  RelayConfig
+	log  *slog.Logger
+	lock string
+
+	published prometheus.Counter
+	failures  prometheus.Counter
+	backlog   prometheus.Gauge
+
+	// afterPublish runs between publish and mark-sent; tests use it to crash
+	// the process exactly there.
+	afterPublish func()
+}
+
+// NewRelay returns a relay for ob. Metrics register on reg when not nil.
+func NewRelay(ob *Outbox, pub Publisher, cfg RelayConfig, reg prometheus.Registerer, log *slog.Logger) *Relay {
+	if cfg.Batch <= 0 {
+		cfg.Batch = 256
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 250 * time.Millisecond
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = 24 * time.Hour
+	}
+	if cfg.Backoff <= 0 {
+		cfg.Backoff = time.Second
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	r := &Relay{
+		ob: ob, pub: pub, cfg: cfg, log: log.With("component", "outbox-relay"),
+		lock: "xinfang.outbox." + ob.county,
+		published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "xinfang_outbox_published_total", Help: "Outbox rows published to Kafka.",
+		}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "xinfang_outbox_publish_failures_total", Help: "Failed outbox publish attempts (retried).",
+		}),
+		backlog: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "xinfang_outbox_pending", Help: "Outbox rows not yet published, at the last relay pass.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(r.published, r.failures, r.backlog)
+	}
+	return r
+}
+
+// Run publishes until ctx is cancelled, then makes one last pass so that
+// events committed just before shutdown go out with it.
+func (r *Relay) Run(ctx context.Context) error {
+	release, err := r.acquire(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	defer release()
+	poll := time.NewTicker(r.cfg.Poll)
+	defer poll.Stop()
+	purge := time.NewTicker(time.Minute)
+	defer purge.Stop()
+	for {
+		if _, err := r.Drain(ctx); err != nil && ctx.Err() == nil {
+			r.failures.Inc()
+			r.log.ErrorContext(ctx, "outbox publish failed; will retry", "error", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(r.cfg.Backoff):
+			}
+		}
+		select {
+		case <-ctx.Done():
+			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if _, err := r.Drain(final); err != nil {
+				r.log.Warn("final outbox pass failed; rows stay for the next start", "error", err)
+			}
+			return nil
+		case <-r.ob.wake:
+		case <-poll.C:
+		case <-purge.C:
+			if err := r.Purge(ctx); err != nil {
+				r.log.WarnContext(ctx, "outbox purge failed", "error", err)
+			}
+		}
+	}
+}
+
+// Drain publishes every unsent row now, batch by batch, and returns how many
+// it published.
+func (r *Relay) Drain(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		rows, err := r.ob.unsent(ctx, r.cfg.Batch)
+		if err != nil {
+			return total, err
+		}
+		if len(rows) == 0 {
+			r.backlog.Set(0)
+			return total, nil
+		}
+		msgs := make([]kafka.Message, len(rows))
+		ids := make([]int64, len(rows))
+		for i, rw := range rows {
+			msgs[i], ids[i] = rw.msg, rw.id
+		}
+		if err := r.pub.Publish(ctx, msgs...); err != nil {
+			return total, fmt.Errorf("outbox relay: %w", err)
+		}
+		if r.afterPublish != nil {
+			r.afterPublish()
+		}
+		if err := r.ob.markSent(ctx, ids); err != nil {
+			// Published but not marked: the rows go out again next pass and
+			// consumers' inboxes drop the duplicates.
+			return total, fmt.Errorf("outbox relay: mark sent: %w", err)
+		}
+		total += len(rows)
+		r.published.Add(float64(len(rows)))
+		if len(rows) < r.cfg.Batch {
+			r.backlog.Set(0)
+			return total, nil
+		}
+	}
+}
+
+// Purge deletes rows sent longer ago than the retention.
+func (r *Relay) Purge(ctx context.Context) error {
+	cutoff := store.FormatTime(r.ob.now().Add(-r.cfg.Retention))
+	_, err := r.ob.db.Exec(ctx, `DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?`, cutoff)
+	if err != nil {
+		return fmt.Errorf("outbox purge: %w", err)
+	}
+	return nil
+}
+
+// acquire makes this relay the only one publishing the county's outbox, so
+// replicas sharing a PostgreSQL database keep rows in order. It holds a
+// session advisory lock on a dedicated connection; if the process dies the
+// lock goes with its connection. An embedded SQLite database belongs to one
+// process, which needs no lock.
+func (r *Relay) acquire(ctx context.Context) (func(), error) {
+	if r.ob.db.Dialect != store.Postgres {
+		return func() {}, nil
+	}
+	h := fnv.New64a()
+	h.Write([]byte(r.lock))
+	key := int64(h.Sum64())
+	conn, err := r.ob.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("outbox relay: lock connection: %w", err)
+	}
+	for {
+		var ok bool
+		if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("outbox relay: advisory lock: %w", err)
+		}
+		if ok {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			conn.Close()
+			return nil, ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+	return func() {
+		_, _ = conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock($1)`, key)
+		conn.Close()
+	}, nil
+}
+
+// row is one stored, unsent outbox entry.
+type row struct {
+	id  int64
+	msg kafka.Message
+}
+
+func (o *Outbox) unsent(ctx context.Context, limit int) ([]row, error) {
+	rs, err := o.db.Query(ctx,
+		`SELECT id, topic, msg_key, payload, headers FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: read unsent: %w", err)
+	}
+	defer rs.Close()
+	var out []row
+	for rs.Next() {
+		var (
+			rw      row
+			headers string
+		)
+		if err := rs.Scan(&rw.id, &rw.msg.Topic, &rw.msg.Key, &rw.msg.Value, &headers); err != nil {
+			return nil, fmt.Errorf("outbox: read unsent: %w", err)
+		}
+		if err := json.Unmarshal([]byte(headers), &rw.msg.Headers); err != nil {
+			return nil, fmt.Errorf("outbox: row %d headers: %w", rw.id, err)
+		}
+		out = append(out, rw)
+	}
+	return out, rs.Err()
+}
+
+func (o *Outbox) markSent(ctx context.Context, ids []int64) error {
+	ph := strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")
+	args := make([]any, 0, len(ids)+1)
+	args = append(args, store.FormatTime(o.now()))
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	_, err := o.db.Exec(ctx, `UPDATE outbox SET sent_at = ? WHERE id IN (`+ph+`)`, args...)
+	return err
+}
+
+// Pending counts unsent rows.
+func (o *Outbox) Pending(ctx context.Context) (int, error) {
+	var n int
+	if err := o.db.QueryRow(ctx, `SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("outbox: count pending: %w", err)
+	}
+	return n, nil
+}

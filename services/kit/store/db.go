@@ -1,0 +1,190 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+)
+
+// Dialect names a supported database.
+type Dialect string
+
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// ParseDialect accepts the driver names users write in config.
+func ParseDialect(s string) (Dialect, error) {
+	switch strings.ToLower(s) {
+	case "sqlite", "sqlite3":
+		return SQLite, nil
+	case "postgres", "postgresql", "pgx":
+		return Postgres, nil
+	}
+	return "", fmt.Errorf("unknown database driver %q (want sqlite or postgres)", s)
+}
+
+// DB is a database handle that knows its dialect.
+type DB struct {
+	*sql.DB
+	Dialect Dialect
+}
+
+// Open connects and verifies the connection. For SQLite, dsn is a file path
+// (or a "file:" URI); the pragmas that make it a safe service store are added.
+func Open(ctx context.Context, d Dialect, dsn string) (*DB, error) {
+	var (
+		db  *sql.DB
+		err error
+	)
+	switch d {
+	case SQLite:
+		db, err = sql.Open("sqlite", sqliteDSN(dsn))
+		if err == nil {
+			// WAL lets readers run beside the single writer; a handful of
+			// connections is enough and keeps lock waits short.
+			db.SetMaxOpenConns(4)
+		}
+	case Postgres:
+		db, err = sql.Open("pgx", dsn)
+		if err == nil {
+			db.SetMaxOpenConns(16)
+		}
+	default:
+		return nil, fmt.Errorf("open database: unknown dialect %q", d)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", d, err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s database: %w", d, err)
+	}
+	return &DB{DB: db, Dialect: d}, nil
+}
+
+// sqliteDSN adds the pragmas a concurrent service needs: WAL, a busy timeout
+// instead of immediate SQLITE_BUSY, and IMMEDIATE transactions so that a
+// read-then-write transaction never fails on lock upgrade.
+func sqliteDSN(dsn string) string {
+	if !strings.HasPrefix(dsn, "file:") {
+		dsn = "file:" + dsn
+	}
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return dsn + sep + "_txlock=immediate" +
+		"&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
+		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)"
+}
+
+// Rebind turns "?" placeholders into the dialect's form ($1, $2, … for
+// PostgreSQL). Queries in this project never contain a literal "?".
+func (db *DB) Rebind(q string) string { return Rebind(db.Dialect, q) }
+
+// Rebind turns "?" placeholders into the dialect's form.
+func Rebind(d Dialect, q string) string {
+	if d != Postgres || !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 8)
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// Tx is a transaction that rebinds placeholders and runs hooks after commit.
+type Tx struct {
+	*sql.Tx
+	dialect     Dialect
+	mu          sync.Mutex
+	afterCommit []func()
+}
+
+// Dialect of the transaction's database.
+func (tx *Tx) Dialect() Dialect { return tx.dialect }
+
+// Exec runs a statement written with "?" placeholders.
+func (tx *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return tx.Tx.ExecContext(ctx, Rebind(tx.dialect, q), args...)
+}
+
+// Query runs a query written with "?" placeholders.
+func (tx *Tx) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return tx.Tx.QueryContext(ctx, Rebind(tx.dialect, q), args...)
+}
+
+// QueryRow runs a single-row query written with "?" placeholders.
+func (tx *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return tx.Tx.QueryRowContext(ctx, Rebind(tx.dialect, q), args...)
+}
+
+// AfterCommit registers f to run once the transaction has committed; it is
+// how the outbox wakes its relay without polling.
+func (tx *Tx) AfterCommit(f func()) {
+	tx.mu.Lock()
+	tx.afterCommit = append(tx.afterCommit, f)
+	tx.mu.Unlock()
+}
+
+// InTx runs f in a transaction: committed when f returns nil, rolled back
+// otherwise (and on panic).
+func (db *DB) InTx(ctx context.Context, f func(tx *Tx) error) (err error) {
+	sqlTx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	tx := &Tx{Tx: sqlTx, dialect: db.Dialect}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = sqlTx.Rollback()
+			panic(p)
+		}
+	}()
+	if err := f(tx); err != nil {
+		if rbErr := sqlTx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
+			return errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
+		}
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit transaction: %w", err)
+	}
+	for _, f := range tx.afterCommit {
+		f()
+	}
+	return nil
+}
+
+// Exec runs a statement written with "?" placeholders outside a transaction.
+func (db *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return db.DB.ExecContext(ctx, db.Rebind(q), args...)
+}
+
+// Query runs a query written with "?" placeholders outside a transaction.
+func (db *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return db.DB.QueryContext(ctx, db.Rebind(q), args...)
+}
+
+// QueryRow runs a single-row query written with "?" placeholders.
+func (db *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return db.DB.QueryRowContext(ctx, db.Rebind(q), args...)
+}
