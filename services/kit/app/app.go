@@ -17,8 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	eventsv1 "xinfang.io/proto/events/v1"
 	"xinfang.io/county"
+	eventsv1 "xinfang.io/proto/events/v1"
 	"xinfang.io/services/kit/config"
 	"xinfang.io/services/kit/httpserver"
 	"xinfang.io/services/kit/inbox"
@@ -37,13 +37,13 @@ type App struct {
 	// (nil when the service runs without one, as kit tests do).
 	County       string
 	CountyConfig *county.Watcher
-	Log       *slog.Logger
-	Registry  *prometheus.Registry
-	Endpoints *middleware.Metrics
-	DB        *store.DB
-	Outbox    *outbox.Outbox
-	Publisher *kafkatransport.Publisher
-	HTTP      *httpserver.Server
+	Log          *slog.Logger
+	Registry     *prometheus.Registry
+	Endpoints    *middleware.Metrics
+	DB           *store.DB
+	Outbox       *outbox.Outbox
+	Publisher    *kafkatransport.Publisher
+	HTTP         *httpserver.Server
 
 	relay     *outbox.Relay
 	consumers []*kafkatransport.Consumer

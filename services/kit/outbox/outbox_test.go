@@ -164,7 +164,11 @@ func (a *applier) run(t *testing.T, db *store.DB, brokers []string, county strin
 	return func() { cancel(); <-done }
 }
 
-func (a *applier) counts() (int, int) { a.mu.Lock(); defer a.mu.Unlock(); return a.delivered, a.applied }
+func (a *applier) counts() (int, int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.delivered, a.applied
+}
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -240,7 +244,9 @@ func TestCrashBetweenCommitAndPublishLosesNothing(t *testing.T) {
 		defer pub.Close()
 		ctx, cancel := context.WithCancel(context.Background())
 		relayDone := make(chan error, 1)
-		go func() { relayDone <- outbox.NewRelay(ob, pub, outbox.RelayConfig{Poll: 20 * time.Millisecond}, nil, nil).Run(ctx) }()
+		go func() {
+			relayDone <- outbox.NewRelay(ob, pub, outbox.RelayConfig{Poll: 20 * time.Millisecond}, nil, nil).Run(ctx)
+		}()
 		a := &applier{}
 		stop := a.run(t, db, brokers, county)
 		waitFor(t, "the event applied", func() bool { _, ap := a.counts(); return ap == 1 })
