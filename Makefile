@@ -8,7 +8,7 @@ MODULES := proto services/county services hack operator e2e
 BIN     := $(CURDIR)/bin
 # Throwaway PostgreSQL for tests (hack/postgres.sh), outside the checkout.
 PGDIR   ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/xinfang/pg-test
-GOTEST_FLAGS ?= -count=1 -timeout 20m
+GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
 .PHONY: help
 help: ## list the targets
@@ -31,6 +31,8 @@ test: deps ## unit, integration and store tests (SQLite and a throwaway PostgreS
 	hack/postgres.sh start "$(PGDIR)" >/dev/null
 	export XINFANG_TEST_POSTGRES_DSN="$$(cat "$(PGDIR)/dsn")"; \
 	status=0; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...) || status=1; done; \
+	echo "== benchmark smoke (the code make bench runs, a few messages)"; \
+	(cd services && go test -count=1 -run '^$$' -bench . -benchtime 200x ./kit/kitbench/) || status=1; \
 	hack/postgres.sh stop "$(PGDIR)" >/dev/null || true; \
 	exit $$status
 

@@ -106,15 +106,12 @@ func TestServiceServesOperationalEndpointsAndDrainsOnStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	ty := build(t, a)
+	if err := a.HTTP.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + a.HTTP.Addr()
 	runErr := make(chan error, 1)
 	go func() { runErr <- a.Run(ctx) }()
-	base := ""
-	for i := 0; i < 100 && base == ""; i++ {
-		if addr := a.HTTP.Addr(); !strings.HasSuffix(addr, ":0") {
-			base = "http://" + addr
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 
 	if code, body := get(t, base+"/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("healthz = %d %q", code, body)
@@ -180,11 +177,13 @@ func TestMetricsExposeREDConsumerAndOutbox(t *testing.T) {
 	}
 	ty := build(t, a)
 	close(ty.gate)
+	if err := a.HTTP.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + a.HTTP.Addr()
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	time.Sleep(100 * time.Millisecond)
-	base := "http://" + a.HTTP.Addr()
 	for _, id := range []string{"a", "b", "a"} {
 		resp, err := http.Post(base+"/v1/notes/"+id, "", nil)
 		if err != nil {

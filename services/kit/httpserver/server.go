@@ -36,6 +36,7 @@ type Server struct {
 	checks   map[string]Check
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	lmu      sync.Mutex // guards listener: tests read Addr while Run binds
 	listener net.Listener
 	srv      *http.Server
 }
@@ -127,8 +128,14 @@ func (s *Server) red(route string, h http.Handler) http.Handler {
 	})
 }
 
-// Listen binds the address; Addr then reports the bound one (":0" in tests).
+// Listen binds the address unless already bound; Addr then reports the
+// bound one (":0" in tests).
 func (s *Server) Listen() error {
+	s.lmu.Lock()
+	defer s.lmu.Unlock()
+	if s.listener != nil {
+		return nil
+	}
 	l, err := net.Listen("tcp", s.addr)
 	if err != nil {
 		return fmt.Errorf("http listen %s: %w", s.addr, err)
@@ -137,8 +144,10 @@ func (s *Server) Listen() error {
 	return nil
 }
 
-// Addr is the bound address after Listen.
+// Addr is the bound address after Listen, the configured one before.
 func (s *Server) Addr() string {
+	s.lmu.Lock()
+	defer s.lmu.Unlock()
 	if s.listener == nil {
 		return s.addr
 	}
@@ -148,14 +157,15 @@ func (s *Server) Addr() string {
 // Serve serves until ctx is cancelled, then stops accepting and waits up to
 // timeout for in-flight requests.
 func (s *Server) Serve(ctx context.Context, timeout time.Duration) error {
-	if s.listener == nil {
-		if err := s.Listen(); err != nil {
-			return err
-		}
+	if err := s.Listen(); err != nil {
+		return err
 	}
+	s.lmu.Lock()
+	l := s.listener
+	s.lmu.Unlock()
 	s.srv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
 	errc := make(chan error, 1)
-	go func() { errc <- s.srv.Serve(s.listener) }()
+	go func() { errc <- s.srv.Serve(l) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http serve: %w", err)

@@ -33,7 +33,11 @@ func NewWriter(c WriterConfig) *kafka.Writer {
 		c.WriteTimeout = 10 * time.Second
 	}
 	return &kafka.Writer{
-		Addr:            kafka.TCP(c.Brokers...),
+		Addr: kafka.TCP(c.Brokers...),
+		// A transport of its own: kafka-go's shared DefaultTransport caches
+		// metadata for 6s across all writers, so a topic created meanwhile
+		// (by the operator, or EnsureTopics) stays "unknown" to every writer.
+		Transport:       &kafka.Transport{MetadataTTL: 2 * time.Second, DialTimeout: 5 * time.Second},
 		Balancer:        &kafka.Hash{},
 		RequiredAcks:    kafka.RequireAll,
 		BatchTimeout:    c.BatchTimeout,

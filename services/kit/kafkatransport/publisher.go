@@ -107,5 +107,11 @@ func (p *Publisher) Publish(ctx context.Context, msgs ...kafka.Message) error {
 	return nil
 }
 
-// Close flushes and closes the writer.
-func (p *Publisher) Close() error { return p.w.Close() }
+// Close flushes and closes the writer and its connections.
+func (p *Publisher) Close() error {
+	err := p.w.Close()
+	if tr, ok := p.w.Transport.(*kafka.Transport); ok {
+		tr.CloseIdleConnections()
+	}
+	return err
+}
