@@ -56,16 +56,36 @@ func (l *latencies) report(b *testing.B, n int, elapsed time.Duration) {
 	b.ReportMetric(0, "ns/op") // per-op time is meaningless for a pipeline
 }
 
-// send spreads n sends over the producers.
-func send(n int, f func(i int) error) error {
+// send spreads n sends over the producers; with rate > 0 the sends are
+// paced to that many per second (an open-loop offered load), otherwise the
+// producers send as fast as they can (saturation).
+func send(n, rate int, f func(i int) error) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, producers)
+	var tokens chan struct{}
+	if rate > 0 {
+		tokens = make(chan struct{}, producers)
+		go func() {
+			interval := time.Second / time.Duration(rate)
+			start := time.Now()
+			for i := 0; i < n; i++ {
+				time.Sleep(time.Until(start.Add(time.Duration(i) * interval)))
+				tokens <- struct{}{}
+			}
+			close(tokens)
+		}()
+	}
 	for p := 0; p < producers; p++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
+				if tokens != nil {
+					if _, ok := <-tokens; !ok {
+						return
+					}
+				}
 				i := int(next.Add(1)) - 1
 				if i >= n {
 					return
@@ -82,7 +102,30 @@ func send(n int, f func(i int) error) error {
 	return <-errs
 }
 
+// rates are the offered loads of the benchmarks: 0 is saturation (the
+// throughput figure); paced runs give the latency at a load both sustain.
+var rates = []int{0, 1000}
+
+func rateName(r int) string {
+	if r == 0 {
+		return "max"
+	}
+	return fmt.Sprintf("rate=%d", r)
+}
+
 func BenchmarkRawKafkaGo(b *testing.B) {
+	for _, r := range rates {
+		b.Run(rateName(r), func(b *testing.B) { benchRaw(b, r) })
+	}
+}
+
+func BenchmarkKitOutboxToInbox(b *testing.B) {
+	for _, r := range rates {
+		b.Run(rateName(r), func(b *testing.B) { benchKit(b, r) })
+	}
+}
+
+func benchRaw(b *testing.B, rate int) {
 	brokers := brokertest.Start(b)
 	topic := brokertest.Topic(b, brokers, 6)
 	w := kt.NewWriter(kt.WriterConfig{Brokers: brokers})
@@ -111,7 +154,7 @@ func BenchmarkRawKafkaGo(b *testing.B) {
 	}()
 	b.ResetTimer()
 	start := time.Now()
-	err := send(n, func(i int) error {
+	err := send(n, rate, func(i int) error {
 		return w.WriteMessages(ctx, kafka.Message{
 			Topic: topic, Key: []byte(fmt.Sprintf("case-%d", i)), Value: []byte(payload),
 			Headers: []kafka.Header{{Key: "bench-sent", Value: []byte(strconv.FormatInt(time.Now().UnixNano(), 10))}},
@@ -128,7 +171,7 @@ func BenchmarkRawKafkaGo(b *testing.B) {
 	lat.report(b, n, elapsed)
 }
 
-func BenchmarkKitOutboxToInbox(b *testing.B) {
+func benchKit(b *testing.B, rate int) {
 	brokers := brokertest.Start(b)
 	ctx := context.Background()
 	county := fmt.Sprintf("bench%d", time.Now().UnixNano()%1_000_000)
@@ -201,7 +244,7 @@ func BenchmarkKitOutboxToInbox(b *testing.B) {
 
 	b.ResetTimer()
 	start := time.Now()
-	err = send(n, func(i int) error {
+	err = send(n, rate, func(i int) error {
 		caseID := fmt.Sprintf("case-%d", i)
 		return src.InTx(ctx, func(tx *store.Tx) error {
 			if _, err := tx.Exec(ctx, `INSERT INTO petitions (case_id, body) VALUES (?, ?)`, caseID, payload); err != nil {

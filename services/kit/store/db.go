@@ -36,6 +36,11 @@ func ParseDialect(s string) (Dialect, error) {
 type DB struct {
 	*sql.DB
 	Dialect Dialect
+	// writeMu serialises SQLite writers inside the process. SQLite allows one
+	// writer at a time; left to itself, a blocked writer sleeps in SQLite's
+	// busy handler (up to 100ms a nap), which under load costs far more than
+	// queueing on a mutex. An embedded database has exactly one process.
+	writeMu *sync.Mutex
 }
 
 // Open connects and verifies the connection. For SQLite, dsn is a file path
@@ -68,7 +73,20 @@ func Open(ctx context.Context, d Dialect, dsn string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s database: %w", d, err)
 	}
-	return &DB{DB: db, Dialect: d}, nil
+	out := &DB{DB: db, Dialect: d}
+	if d == SQLite {
+		out.writeMu = &sync.Mutex{}
+	}
+	return out, nil
+}
+
+// lockWrites takes the SQLite writer lock; a no-op for PostgreSQL.
+func (db *DB) lockWrites() func() {
+	if db.writeMu == nil {
+		return func() {}
+	}
+	db.writeMu.Lock()
+	return db.writeMu.Unlock
 }
 
 // sqliteDSN adds the pragmas a concurrent service needs: WAL, a busy timeout
@@ -148,9 +166,22 @@ func (tx *Tx) AfterCommit(f func()) {
 // InTx runs f in a transaction: committed when f returns nil, rolled back
 // otherwise (and on panic).
 func (db *DB) InTx(ctx context.Context, f func(tx *Tx) error) (err error) {
+	tx, err := db.inTx(ctx, f)
+	if err != nil {
+		return err
+	}
+	// Hooks run after the writer lock is released: they may start writes.
+	for _, f := range tx.afterCommit {
+		f()
+	}
+	return nil
+}
+
+func (db *DB) inTx(ctx context.Context, f func(tx *Tx) error) (*Tx, error) {
+	defer db.lockWrites()()
 	sqlTx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
+		return nil, fmt.Errorf("begin transaction: %w", err)
 	}
 	tx := &Tx{Tx: sqlTx, dialect: db.Dialect}
 	defer func() {
@@ -161,21 +192,19 @@ func (db *DB) InTx(ctx context.Context, f func(tx *Tx) error) (err error) {
 	}()
 	if err := f(tx); err != nil {
 		if rbErr := sqlTx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
-			return errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
+			return nil, errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
 		}
-		return err
+		return nil, err
 	}
 	if err := sqlTx.Commit(); err != nil {
-		return fmt.Errorf("commit transaction: %w", err)
+		return nil, fmt.Errorf("commit transaction: %w", err)
 	}
-	for _, f := range tx.afterCommit {
-		f()
-	}
-	return nil
+	return tx, nil
 }
 
 // Exec runs a statement written with "?" placeholders outside a transaction.
 func (db *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	defer db.lockWrites()()
 	return db.DB.ExecContext(ctx, db.Rebind(q), args...)
 }
 
