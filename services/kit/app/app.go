@@ -19,6 +19,7 @@ import (
 
 	"xinfang.io/county"
 	eventsv1 "xinfang.io/proto/events/v1"
+	"xinfang.io/services/kit/auth"
 	"xinfang.io/services/kit/config"
 	"xinfang.io/services/kit/httpserver"
 	"xinfang.io/services/kit/inbox"
@@ -44,6 +45,9 @@ type App struct {
 	Outbox       *outbox.Outbox
 	Publisher    *kafkatransport.Publisher
 	HTTP         *httpserver.Server
+	// Auth verifies staff tokens; nil when no key source is configured, in
+	// which case staff endpoints must not be served (see RequireAuth).
+	Auth *auth.Verifier
 
 	relay     *outbox.Relay
 	consumers []*kafkatransport.Consumer
@@ -126,6 +130,14 @@ func New(ctx context.Context, cfg config.Base) (_ *App, err error) {
 	a.Outbox = outbox.New(a.DB, a.County)
 	a.relay = outbox.NewRelay(a.Outbox, a.Publisher, outbox.RelayConfig{}, a.Registry, a.Log)
 
+	if cfg.AuthHS256SecretFile != "" || cfg.AuthRS256PublicKeyFile != "" || cfg.AuthJWKS != "" {
+		keys, err := auth.LoadKeys(cfg.AuthHS256SecretFile, cfg.AuthRS256PublicKeyFile, cfg.AuthJWKS)
+		if err != nil {
+			return nil, err
+		}
+		a.Auth = auth.NewVerifier(a.County, keys, cfg.AuthIssuer)
+	}
+
 	a.HTTP = httpserver.New(cfg.HTTPAddr, a.Registry, a.Log)
 	a.HTTP.AddReadyCheck("database", func(ctx context.Context) error { return a.DB.PingContext(ctx) })
 	a.HTTP.AddReadyCheck("kafka", func(ctx context.Context) error {
@@ -163,6 +175,16 @@ func (a *App) loadCounty() error {
 	a.Registry.MustRegister(valid)
 	a.Go("county-config", w.Run)
 	return nil
+}
+
+// RequireAuth returns the staff token verifier, or an error naming the
+// settings when none is configured: a service with staff endpoints refuses
+// to start open.
+func (a *App) RequireAuth() (*auth.Verifier, error) {
+	if a.Auth == nil {
+		return nil, errors.New("staff endpoints need a token key: set XINFANG_AUTH_HS256_SECRET_FILE, XINFANG_AUTH_RS256_PUBLIC_KEY_FILE or XINFANG_AUTH_JWKS")
+	}
+	return a.Auth, nil
 }
 
 // Topic is the county's topic for stream s.

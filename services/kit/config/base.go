@@ -26,6 +26,12 @@ type Base struct {
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
+	// Staff token verification: exactly one key source for services with
+	// staff endpoints.
+	AuthHS256SecretFile    string
+	AuthRS256PublicKeyFile string
+	AuthJWKS               string
+	AuthIssuer             string
 }
 
 // Register adds the shared settings to s for service.
@@ -47,6 +53,10 @@ func (b *Base) Register(s *Set, service string) {
 	s.String(&b.LogLevel, "log-level", "XINFANG_LOG_LEVEL", "info", "debug, info, warn or error")
 	s.String(&b.LogFormat, "log-format", "XINFANG_LOG_FORMAT", "json", "json or text")
 	s.Duration(&b.ShutdownTimeout, "shutdown-timeout", "XINFANG_SHUTDOWN_TIMEOUT", 15*time.Second, "how long a stop may take to drain requests and in-flight messages")
+	s.String(&b.AuthHS256SecretFile, "auth-hs256-secret-file", "XINFANG_AUTH_HS256_SECRET_FILE", "", "file holding the HS256 secret (≥ 32 bytes) staff tokens are signed with (dev mode)")
+	s.String(&b.AuthRS256PublicKeyFile, "auth-rs256-public-key-file", "XINFANG_AUTH_RS256_PUBLIC_KEY_FILE", "", "PEM file of the RS256 public key staff tokens are signed with")
+	s.String(&b.AuthJWKS, "auth-jwks", "XINFANG_AUTH_JWKS", "", "JWKS URL (https://…) or file with the RS256 keys staff tokens are signed with (clusters)")
+	s.String(&b.AuthIssuer, "auth-issuer", "XINFANG_AUTH_ISSUER", "", "required iss claim of staff tokens, when set")
 }
 
 var countyPattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
