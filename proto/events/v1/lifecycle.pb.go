@@ -112,7 +112,13 @@ type PetitionRegistered struct {
 	// The earlier case this one repeats, when intake detected a repeat.
 	RepeatOf string `protobuf:"bytes,12,opt,name=repeat_of,json=repeatOf,proto3" json:"repeat_of,omitempty"`
 	// Routing deadline (Art. 22) under the county calendar.
-	RoutingDue    string `protobuf:"bytes,13,opt,name=routing_due,json=routingDue,proto3" json:"routing_due,omitempty"`
+	RoutingDue string `protobuf:"bytes,13,opt,name=routing_due,json=routingDue,proto3" json:"routing_due,omitempty"`
+	// Only on imported history: the import carries this case's routing
+	// decision as its own event, so routing must not decide it again.
+	HistoryRouted bool `protobuf:"varint,14,opt,name=history_routed,json=historyRouted,proto3" json:"history_routed,omitempty"`
+	// Intake's external reference for imported history (the source system's
+	// case number), for reconciliation; empty for live petitions.
+	SourceId      string `protobuf:"bytes,15,opt,name=source_id,json=sourceId,proto3" json:"source_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -234,6 +240,20 @@ func (x *PetitionRegistered) GetRepeatOf() string {
 func (x *PetitionRegistered) GetRoutingDue() string {
 	if x != nil {
 		return x.RoutingDue
+	}
+	return ""
+}
+
+func (x *PetitionRegistered) GetHistoryRouted() bool {
+	if x != nil {
+		return x.HistoryRouted
+	}
+	return false
+}
+
+func (x *PetitionRegistered) GetSourceId() string {
+	if x != nil {
+		return x.SourceId
 	}
 	return ""
 }
@@ -1924,7 +1944,7 @@ const file_xinfang_events_v1_lifecycle_proto_rawDesc = "" +
 	"\aContent\x12\x18\n" +
 	"\arequest\x18\x01 \x01(\tR\arequest\x12\x14\n" +
 	"\x05facts\x18\x02 \x01(\tR\x05facts\x12\x18\n" +
-	"\areasons\x18\x03 \x01(\tR\areasons\"\xa4\x04\n" +
+	"\areasons\x18\x03 \x01(\tR\areasons\"\xe8\x04\n" +
 	"\x12PetitionRegistered\x124\n" +
 	"\achannel\x18\x01 \x01(\x0e2\x1a.xinfang.events.v1.ChannelR\achannel\x12'\n" +
 	"\x0fpetitioner_keys\x18\x02 \x03(\tR\x0epetitionerKeys\x12!\n" +
@@ -1943,7 +1963,9 @@ const file_xinfang_events_v1_lifecycle_proto_rawDesc = "" +
 	"\x05group\x18\v \x01(\bR\x05group\x12\x1b\n" +
 	"\trepeat_of\x18\f \x01(\tR\brepeatOf\x12\x1f\n" +
 	"\vrouting_due\x18\r \x01(\tR\n" +
-	"routingDue\"\xa5\x01\n" +
+	"routingDue\x12%\n" +
+	"\x0ehistory_routed\x18\x0e \x01(\bR\rhistoryRouted\x12\x1b\n" +
+	"\tsource_id\x18\x0f \x01(\tR\bsourceId\"\xa5\x01\n" +
 	"\rGuardOverride\x12\x14\n" +
 	"\x05guard\x18\x01 \x01(\tR\x05guard\x12\x17\n" +
 	"\arule_id\x18\x02 \x01(\tR\x06ruleId\x12/\n" +
