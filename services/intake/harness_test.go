@@ -1,0 +1,174 @@
+package intake_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/segmentio/kafka-go"
+
+	"xinfang.io/county"
+	eventsv1 "xinfang.io/proto/events/v1"
+	"xinfang.io/services/intake"
+	"xinfang.io/services/kit/app"
+	"xinfang.io/services/kit/auth"
+	"xinfang.io/services/kit/brokertest"
+	"xinfang.io/services/kit/config"
+	"xinfang.io/services/kit/kafkatransport"
+	"xinfang.io/services/kit/store"
+)
+
+const samplePath = "../../operator/config/samples/county_anji.yaml"
+
+var secret = []byte("intake-test-secret-0123456789abcdef")
+
+// clock is the service's settable time.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+
+// harness is a running intake service: the real wiring (intake.Setup on a
+// kit App) against a real broker and a real database.
+type harness struct {
+	t       *testing.T
+	base    string
+	brokers []string
+	app     *app.App
+	dbPath  string
+	clock   *clock
+}
+
+func start(t *testing.T, d store.Dialect, dsn string) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secretFile, secret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	brokers := brokertest.Start(t)
+	cfg := config.Base{
+		Service: "intake", CountyFile: samplePath, HTTPAddr: "127.0.0.1:0", Brokers: brokers,
+		CreateTopics: true, TopicPartitions: 2, KafkaBatch: time.Millisecond, DBDriver: string(d), DBDSN: dsn,
+		LogLevel: "error", LogFormat: "text", ShutdownTimeout: 10 * time.Second, AuthHS256SecretFile: secretFile,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: time.Date(2026, 11, 21, 10, 0, 0, 0, county.Shanghai)}
+	if _, err := intake.Setup(ctx, a, intake.Settings{
+		KeyFile: filepath.Join(dir, "keys.json"), GenerateKeys: true, QueryPerMinute: 6000, QueryBurst: 1000,
+		SubmitPerMinute: 6000, MaxImportBytes: 256 << 20, Now: clk.now,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.HTTP.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("intake stopped with: %v", err)
+		}
+	})
+	return &harness{t: t, base: "http://" + a.HTTP.Addr(), brokers: brokers, app: a, dbPath: dsn, clock: clk}
+}
+
+func token(t *testing.T, role auth.Role, dept, countyID string) string {
+	t.Helper()
+	s, err := auth.Sign(secret, auth.Claims{County: countyID, Role: role, Department: dept,
+		RegisteredClaims: jwt.RegisteredClaims{Subject: string(role) + "-1"}}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// do sends a JSON request and decodes the JSON answer into out (if not nil).
+func (h *harness) do(method, path, tok string, body any, out any) int {
+	h.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		r = bytes.NewReader(b)
+	default:
+		data, _ := json.Marshal(b)
+		r = bytes.NewReader(data)
+	}
+	req, _ := http.NewRequest(method, h.base+path, r)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			h.t.Fatalf("%s %s: %d %s: %v", method, path, resp.StatusCode, data, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// topic reads every message of a county stream, waiting for at least n.
+func (h *harness) topic(s eventsv1.Stream, n int) []kafka.Message {
+	h.t.Helper()
+	topic := h.app.Topic(s)
+	var out []kafka.Message
+	deadline := time.Now().Add(60 * time.Second)
+	for len(out) < n {
+		out = out[:0]
+		for p := 0; p < 2; p++ {
+			r := kafka.NewReader(kafka.ReaderConfig{Brokers: h.brokers, Topic: topic, Partition: p, MaxWait: 50 * time.Millisecond})
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			for {
+				m, err := r.FetchMessage(ctx)
+				if err != nil {
+					break
+				}
+				out = append(out, m)
+			}
+			cancel()
+			r.Close()
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("topic %s: %d messages, want %d", topic, len(out), n)
+		}
+	}
+	return out
+}
+
+// publish writes events to a county stream as another service would.
+func (h *harness) publish(envs ...*eventsv1.Envelope) {
+	h.t.Helper()
+	w := kafkatransport.NewWriter(kafkatransport.WriterConfig{Brokers: h.brokers})
+	defer w.Close()
+	for _, env := range envs {
+		m, err := kafkatransport.EncodeEnvelope(h.app.Topic(eventsv1.StreamOf(env.TypeName())), env)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if err := w.WriteMessages(context.Background(), m); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,15 @@
+package intake
+
+import (
+	eventsv1 "xinfang.io/proto/events/v1"
+	"xinfang.io/services/kit/kafkatransport"
+)
+
+// ConsumedStreams are the streams intake follows to keep each case's status
+// and public timeline: routing decisions and supervision's lifecycle events.
+var ConsumedStreams = []eventsv1.Stream{eventsv1.StreamRouting, eventsv1.StreamCases}
+
+// NewKafkaHandler serves the Apply endpoint from consumed messages.
+func NewKafkaHandler(e Endpoints) kafkatransport.Handler {
+	return kafkatransport.NewSubscriber(e.Apply, kafkatransport.DecodeEnvelopeRequest)
+}
