@@ -55,7 +55,7 @@ func TestDecodeJSON(t *testing.T) {
 		Count int    `json:"count"`
 	}
 	cases := map[string]Kind{
-		`{"name":"张三","count":1}`:  "",
+		`{"name":"张三","count":1}`:   "",
 		`{"name":"x","extra":1}`:    BadRequest,
 		`{"count":"five"}`:          Validation,
 		`{"name":"x"} {"name":"y"}`: BadRequest,
