@@ -42,7 +42,7 @@ func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 // harness is a running intake service: the real wiring (intake.Setup on a
 // kit App) against a real broker and a real database.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	base    string
 	brokers []string
 	app     *app.App
@@ -50,7 +50,7 @@ type harness struct {
 	clock   *clock
 }
 
-func start(t *testing.T, d store.Dialect, dsn string) *harness {
+func start(t testing.TB, d store.Dialect, dsn string) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	secretFile := filepath.Join(dir, "secret")
@@ -89,7 +89,7 @@ func start(t *testing.T, d store.Dialect, dsn string) *harness {
 	return &harness{t: t, base: "http://" + a.HTTP.Addr(), brokers: brokers, app: a, dbPath: dsn, clock: clk}
 }
 
-func token(t *testing.T, role auth.Role, dept, countyID string) string {
+func token(t testing.TB, role auth.Role, dept, countyID string) string {
 	t.Helper()
 	s, err := auth.Sign(secret, auth.Claims{County: countyID, Role: role, Department: dept,
 		RegisteredClaims: jwt.RegisteredClaims{Subject: string(role) + "-1"}}, time.Hour)
