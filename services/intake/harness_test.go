@@ -48,10 +48,30 @@ type harness struct {
 	app     *app.App
 	dbPath  string
 	clock   *clock
+	logs    *syncBuffer
+}
+
+// syncBuffer collects the service's log output (debug level, JSON).
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func start(t testing.TB, d store.Dialect, dsn string) *harness {
 	t.Helper()
+	logs := syncBuffer{}
 	dir := t.TempDir()
 	secretFile := filepath.Join(dir, "secret")
 	if err := os.WriteFile(secretFile, secret, 0o600); err != nil {
@@ -61,7 +81,8 @@ func start(t testing.TB, d store.Dialect, dsn string) *harness {
 	cfg := config.Base{
 		Service: "intake", CountyFile: samplePath, HTTPAddr: "127.0.0.1:0", Brokers: brokers,
 		CreateTopics: true, TopicPartitions: 2, KafkaBatch: time.Millisecond, DBDriver: string(d), DBDSN: dsn,
-		LogLevel: "error", LogFormat: "text", ShutdownTimeout: 10 * time.Second, AuthHS256SecretFile: secretFile,
+		LogLevel: "debug", LogFormat: "json", ShutdownTimeout: 10 * time.Second, AuthHS256SecretFile: secretFile,
+		LogOutput: &logs,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, cfg)
@@ -86,7 +107,7 @@ func start(t testing.TB, d store.Dialect, dsn string) *harness {
 			t.Errorf("intake stopped with: %v", err)
 		}
 	})
-	return &harness{t: t, base: "http://" + a.HTTP.Addr(), brokers: brokers, app: a, dbPath: dsn, clock: clk}
+	return &harness{t: t, base: "http://" + a.HTTP.Addr(), brokers: brokers, app: a, dbPath: dsn, clock: clk, logs: &logs}
 }
 
 func token(t testing.TB, role auth.Role, dept, countyID string) string {

@@ -83,6 +83,20 @@ func TestRegisterKeepsIDNumbersOutOfDatabaseAndKafka(t *testing.T) {
 		if code := h.do("GET", "/v1/petitions/"+reg.CaseID, clerk, nil, &view); code != 200 || view.Petitioners[0].IDNumber != id {
 			t.Fatalf("staff view = %d %+v", code, view.Petitioners)
 		}
+		// A rejected registration names the field, not the number; and no
+		// log line at debug level carries the number.
+		bad := petition(id[:17]+"0", "王五", "拖欠工资", wages)
+		if id[17] == '0' {
+			bad = petition(id[:17]+"1", "王五", "拖欠工资", wages)
+		}
+		h.do("POST", "/v1/petitions", clerk, bad, nil)
+		logs := h.logs.String()
+		if !strings.Contains(logs, "personal data read") || !strings.Contains(logs, "petition registered") {
+			t.Fatalf("expected log lines missing:\n%s", logs)
+		}
+		if strings.Contains(logs, id) || strings.Contains(logs, id[:17]) {
+			t.Fatal("ID number in the logs")
+		}
 	})
 }
 

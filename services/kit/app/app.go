@@ -71,7 +71,11 @@ func New(ctx context.Context, cfg config.Base) (_ *App, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	log, err := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFormat, cfg.Service)
+	out := cfg.LogOutput
+	if out == nil {
+		out = os.Stderr
+	}
+	log, err := logging.New(out, cfg.LogLevel, cfg.LogFormat, cfg.Service)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"regexp"
 	"time"
@@ -32,6 +33,8 @@ type Base struct {
 	AuthRS256PublicKeyFile string
 	AuthJWKS               string
 	AuthIssuer             string
+	// LogOutput receives the logs (os.Stderr when nil); tests capture them.
+	LogOutput io.Writer
 }
 
 // Register adds the shared settings to s for service.
