@@ -15,8 +15,8 @@ help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 .PHONY: run
-run: ## start the dev broker (persistent, .dev/broker) on 127.0.0.1:19092
-	go run ./hack/devbroker -data-dir .dev/broker
+run: ## the whole county locally: dev broker + the services, state under .dev/ (Ctrl-C stops)
+	hack/run.sh
 
 .PHONY: deps
 deps: ## install the Debian packages the tests need (protoc, kcat, PostgreSQL)

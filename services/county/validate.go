@@ -202,6 +202,7 @@ func (v *validator) spec(s *Spec) {
 	for i := range s.Departments {
 		v.department(fmt.Sprintf("departments[%d]", i), &s.Departments[i], depts, townships)
 	}
+	v.supervisionCycles(s.Departments, depts)
 
 	v.maxItems("routingRules", len(s.RoutingRules), 256)
 	ids = make([]string, len(s.RoutingRules))
@@ -250,6 +251,29 @@ func (v *validator) spec(s *Spec) {
 	if r := s.RepeatDetection; r != nil {
 		v.optInt("repeatDetection.similarityPercent", r.SimilarityPercent, 0, 100)
 		v.optInt("repeatDetection.windowDays", r.WindowDays, 1, 1095)
+	}
+}
+
+// supervisionCycles rejects supervising bodies that lead back to where they
+// started (A → B → A): an accusation against A would then have nowhere to go
+// that A does not control. Self-supervision is reported by department().
+func (v *validator) supervisionCycles(list []Department, depts map[string]*Department) {
+	for i := range list {
+		start := list[i].ID
+		seen := map[string]bool{start: true}
+		for cur := list[i].SupervisingBody; cur != "" && cur != start; {
+			d, ok := depts[cur]
+			if !ok || seen[cur] {
+				break // undefined, or a cycle not through start (reported from its own members)
+			}
+			seen[cur] = true
+			if d.SupervisingBody == start {
+				v.addf(fmt.Sprintf("departments[%d].supervisingBody", i),
+					"supervising bodies form a cycle through %q and %q: accusations against %q would come back to it", start, cur, start)
+				break
+			}
+			cur = d.SupervisingBody
+		}
 	}
 }
 

@@ -41,6 +41,7 @@ func TestValidateRules(t *testing.T) {
 		{"department category duplicate", func(s *Spec) { s.Departments[2].Categories[1] = CategoryComplaint }, "departments[2].categories[1]", "duplicate value complaint"},
 		{"department kind enum", func(s *Spec) { s.Departments[2].Kind = "ministry" }, "departments[2].kind", "is not one of"},
 		{"self supervision", func(s *Spec) { s.Departments[2].SupervisingBody = "zjj" }, "departments[2].supervisingBody", "cannot be its own supervisingBody"},
+		{"supervision cycle", func(s *Spec) { s.Departments[1].SupervisingBody = "xfj" }, "departments[1].supervisingBody", `form a cycle through "jw" and "xfj"`},
 		{"supervising body undefined", func(s *Spec) { s.Departments[2].SupervisingBody = "sjw" }, "departments[2].supervisingBody", `department "sjw" is not defined`},
 		{"supervising body handles no accusations", func(s *Spec) { s.Departments[2].SupervisingBody = "gov-a" }, "departments[2].supervisingBody", `"gov-a" does not handle accusations`},
 		{"township department without township", func(s *Spec) { s.Departments[3].Township = "" }, "departments[3].township", "required for a department of kind township"},
