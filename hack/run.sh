@@ -27,7 +27,9 @@ for s in "${services[@]}"; do [[ -d services/cmd/$s ]] && present+=("./cmd/$s");
 go build -o "$dev/bin/devbroker" ./hack/devbroker
 
 pids=()
+stopping=false
 stop() {
+	stopping=true
 	trap - INT TERM EXIT
 	echo
 	echo "stopping…"
@@ -97,4 +99,7 @@ Staff tokens ($dev/tokens/): clerk, supervisor, admin, leader, department-rsj, d
 Ctrl-C stops everything; the next make run resumes with the data kept.
 MSG
 wait -n "${pids[@]}" || true
-echo "a process exited; see $dev/logs/"
+if ! $stopping; then
+	echo "a process exited unexpectedly; see $dev/logs/"
+	exit 1
+fi
