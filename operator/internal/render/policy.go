@@ -1,0 +1,88 @@
+package render
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"xinfang.io/operator/api/v1alpha1"
+)
+
+// namespaceSelector selects a namespace by the label the API server sets
+// itself (kubernetes.io/metadata.name): a tenant cannot forge it onto its own
+// namespace to get in.
+func namespaceSelector(name string) *metav1.LabelSelector {
+	return &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": name}}
+}
+
+// NetworkPolicies isolate the county: everything inbound is denied except
+// from the county's own pods, from the ingress namespace to intake's public
+// port, and from the monitoring namespace to every service's port (metrics).
+// Another county's namespace never reaches in.
+func NetworkPolicies(c *v1alpha1.County, o Options) []*networkingv1.NetworkPolicy {
+	ns := Namespace(c)
+	meta := func(name string) metav1.ObjectMeta {
+		return metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels(c, "")}
+	}
+	tm := metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"}
+	ingress := []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}
+	out := []*networkingv1.NetworkPolicy{
+		{TypeMeta: tm, ObjectMeta: meta("default-deny"), Spec: networkingv1.NetworkPolicySpec{PolicyTypes: ingress}},
+		{TypeMeta: tm, ObjectMeta: meta("allow-same-namespace"), Spec: networkingv1.NetworkPolicySpec{
+			PolicyTypes: ingress,
+			Ingress:     []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: namespaceSelector(ns)}}}},
+		}},
+	}
+	tcp := corev1.ProtocolTCP
+	if o.IngressNamespace != "" {
+		for _, s := range Services {
+			if !s.Public {
+				continue
+			}
+			port := intstr.FromInt32(s.Port)
+			out = append(out, &networkingv1.NetworkPolicy{TypeMeta: tm, ObjectMeta: meta("allow-ingress-" + s.Name), Spec: networkingv1.NetworkPolicySpec{
+				PodSelector: metav1.LabelSelector{MatchLabels: selector(c, s)},
+				PolicyTypes: ingress,
+				Ingress: []networkingv1.NetworkPolicyIngressRule{{
+					From:  []networkingv1.NetworkPolicyPeer{{NamespaceSelector: namespaceSelector(o.IngressNamespace)}},
+					Ports: []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: &port}},
+				}},
+			}})
+		}
+	}
+	if o.MonitoringNamespace != "" {
+		var ports []networkingv1.NetworkPolicyPort
+		for _, s := range Services {
+			port := intstr.FromInt32(s.Port)
+			ports = append(ports, networkingv1.NetworkPolicyPort{Protocol: &tcp, Port: &port})
+		}
+		out = append(out, &networkingv1.NetworkPolicy{TypeMeta: tm, ObjectMeta: meta("allow-monitoring"), Spec: networkingv1.NetworkPolicySpec{
+			PolicyTypes: ingress,
+			Ingress: []networkingv1.NetworkPolicyIngressRule{{
+				From:  []networkingv1.NetworkPolicyPeer{{NamespaceSelector: namespaceSelector(o.MonitoringNamespace)}},
+				Ports: ports,
+			}},
+		}})
+	}
+	return out
+}
+
+// PodDisruptionBudget keeps one pod of a replicated service up during node
+// drains; a single-replica (SQLite) service may be moved.
+func PodDisruptionBudget(c *v1alpha1.County, s Service) *policyv1.PodDisruptionBudget {
+	pdb := &policyv1.PodDisruptionBudget{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "policy/v1", Kind: "PodDisruptionBudget"},
+		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: Namespace(c), Labels: labels(c, s.Name)},
+		Spec:       policyv1.PodDisruptionBudgetSpec{Selector: &metav1.LabelSelector{MatchLabels: selector(c, s)}},
+	}
+	if Replicas(c, s) > 1 {
+		one := intstr.FromInt32(1)
+		pdb.Spec.MinAvailable = &one
+	} else {
+		one := intstr.FromInt32(1)
+		pdb.Spec.MaxUnavailable = &one
+	}
+	return pdb
+}

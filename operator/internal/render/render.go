@@ -1,0 +1,102 @@
+// Package render turns a County into the Kubernetes objects of its isolated
+// instance. Every function here is pure — same County and Options, same
+// objects, no I/O — so the output is covered by golden tests and the
+// controllers only apply what render returns.
+package render
+
+import (
+	"fmt"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"xinfang.io/operator/api/v1alpha1"
+)
+
+// Services are the four services every county runs, with their ports.
+var Services = []Service{
+	{Name: "intake", Port: 8081, Public: true},
+	{Name: "routing", Port: 8082},
+	{Name: "supervision", Port: 8083},
+	{Name: "statistics", Port: 8084},
+}
+
+// Service is one of the county's services.
+type Service struct {
+	Name string
+	Port int32
+	// Public services take traffic from the ingress namespace (citizens'
+	// registrations and progress queries).
+	Public bool
+}
+
+// Options are the operator's own settings that shape every county.
+type Options struct {
+	// DefaultImageRepository is the repository of the service images when a
+	// County names none; images are <repository>/<service>:<tag>.
+	DefaultImageRepository string
+	// DefaultImageTag is the operator's own version: counties run the
+	// services built with it unless they pin a tag.
+	DefaultImageTag string
+	// IngressNamespace may reach intake's public port.
+	IngressNamespace string
+	// MonitoringNamespace may scrape every service's /metrics.
+	MonitoringNamespace string
+	// OTLPEndpoint, when set, is exported to the services as
+	// OTEL_EXPORTER_OTLP_ENDPOINT.
+	OTLPEndpoint string
+	// AuthJWKS is the staff-token key set (URL) the services verify with.
+	AuthJWKS string
+}
+
+// Labels every object of a county carries.
+const (
+	LabelCounty    = "xinfang.io/county"
+	LabelComponent = "app.kubernetes.io/component"
+	LabelName      = "app.kubernetes.io/name"
+	LabelPartOf    = "app.kubernetes.io/part-of"
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	ManagedBy      = "xinfang-operator"
+)
+
+// Namespace is the namespace of a county's instance.
+func Namespace(c *v1alpha1.County) string { return "xinfang-" + c.Name }
+
+// Objects renders everything a county's instance consists of, in apply
+// order (namespace first).
+func Objects(c *v1alpha1.County, o Options) ([]client.Object, error) {
+	cm, err := ConfigMap(c)
+	if err != nil {
+		return nil, fmt.Errorf("render %s: %w", c.Name, err)
+	}
+	out := []client.Object{NamespaceObject(c), cm, ResourceQuota(c), LimitRange(c)}
+	for _, np := range NetworkPolicies(c, o) {
+		out = append(out, np)
+	}
+	for _, s := range Services {
+		out = append(out, ServiceAccount(c, s))
+		if pvc := DataVolumeClaim(c, s); pvc != nil {
+			out = append(out, pvc)
+		}
+		out = append(out, Deployment(c, s, o, cm), KubeService(c, s), PodDisruptionBudget(c, s))
+	}
+	return out, nil
+}
+
+func labels(c *v1alpha1.County, component string) map[string]string {
+	l := map[string]string{
+		LabelCounty:    c.Name,
+		LabelPartOf:    "xinfang",
+		LabelManagedBy: ManagedBy,
+	}
+	if component != "" {
+		l[LabelComponent] = component
+		l[LabelName] = "xinfang-" + component
+	}
+	return l
+}
+
+// selector is the stable pod selector of a service (never changes, so
+// Deployments can be updated in place).
+func selector(c *v1alpha1.County, s Service) map[string]string {
+	return map[string]string{LabelCounty: c.Name, LabelComponent: s.Name}
+}

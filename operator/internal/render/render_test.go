@@ -1,0 +1,160 @@
+package render
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"sigs.k8s.io/yaml"
+
+	"xinfang.io/county"
+	"xinfang.io/operator/api/v1alpha1"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+var opts = Options{
+	DefaultImageRepository: "registry.example.cn/xinfang", DefaultImageTag: "v0.1.0",
+	IngressNamespace: "ingress-nginx", MonitoringNamespace: "monitoring",
+	OTLPEndpoint: "http://otel-collector.monitoring.svc:4318", AuthJWKS: "https://idp.example.cn/jwks.json",
+}
+
+func sample(t *testing.T) *v1alpha1.County {
+	t.Helper()
+	data, err := os.ReadFile("../../config/samples/county_anji.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c v1alpha1.County
+	if err := yaml.UnmarshalStrict(data, &c); err != nil {
+		t.Fatal(err)
+	}
+	return &c
+}
+
+// Golden: every object of the anji sample, one file each. Run
+// `go test ./internal/render -update` after an intended change and review
+// the diff.
+func TestGolden(t *testing.T) {
+	for _, variant := range []string{"sqlite", "postgres"} {
+		t.Run(variant, func(t *testing.T) {
+			c := sample(t)
+			if variant == "postgres" {
+				three := int32(3)
+				c.Spec.Database = v1alpha1.DatabaseSpec{Type: "postgres", SecretRef: &corev1.LocalObjectReference{Name: "anji-pg"}}
+				c.Spec.Services.Intake.Replicas = &three
+			}
+			objs, err := Objects(c, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := filepath.Join("testdata", variant)
+			seen := map[string]bool{}
+			for _, o := range objs {
+				kind := o.GetObjectKind().GroupVersionKind().Kind
+				if kind == "" {
+					t.Fatalf("%T has no kind set", o)
+				}
+				name := strings.ToLower(fmt.Sprintf("%s-%s.yaml", kind, o.GetName()))
+				if seen[name] {
+					t.Fatalf("two objects render to %s", name)
+				}
+				seen[name] = true
+				got, err := yaml.Marshal(o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				path := filepath.Join(dir, name)
+				if *update {
+					_ = os.MkdirAll(dir, 0o755)
+					if err := os.WriteFile(path, got, 0o644); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				want, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatalf("%s: %v (run with -update to create)", path, err)
+				}
+				if string(got) != string(want) {
+					t.Errorf("%s differs from the golden file (run with -update and review the diff):\n%s", path, got)
+				}
+			}
+			files, _ := os.ReadDir(dir)
+			for _, f := range files {
+				if !seen[f.Name()] && !*update {
+					t.Errorf("golden file %s is no longer rendered", f.Name())
+				}
+			}
+		})
+	}
+}
+
+// The county file in the ConfigMap is what the services load: same id, same
+// spec, same rules version.
+func TestConfigMapIsTheServicesCountyFile(t *testing.T) {
+	c := sample(t)
+	cm, err := ConfigMap(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := county.Parse([]byte(cm.Data[CountyFileKey]))
+	if err != nil {
+		t.Fatalf("services cannot load the rendered file: %v", err)
+	}
+	version, _ := c.Spec.Spec.Version()
+	if loaded.ID != "anji" || loaded.Version != version || cm.Annotations[AnnotationRulesVersion] != version {
+		t.Fatalf("id %q version %q, want anji %q", loaded.ID, loaded.Version, version)
+	}
+}
+
+func TestWorkloadsAreLockedDown(t *testing.T) {
+	objs, err := Objects(sample(t), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deployments := 0
+	for _, o := range objs {
+		d, ok := o.(*appsv1.Deployment)
+		if !ok {
+			continue
+		}
+		deployments++
+		pod := d.Spec.Template.Spec
+		sc := pod.Containers[0].SecurityContext
+		if !*pod.SecurityContext.RunAsNonRoot || !*sc.ReadOnlyRootFilesystem || *sc.AllowPrivilegeEscalation || sc.Capabilities.Drop[0] != "ALL" {
+			t.Errorf("%s is not locked down", d.Name)
+		}
+		if *d.Spec.Replicas != 1 || d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
+			t.Errorf("%s: a SQLite service must run one replica with Recreate", d.Name)
+		}
+		if len(d.Spec.Template.Annotations) != 0 {
+			t.Errorf("%s: pod annotations %v would restart pods on config changes", d.Name, d.Spec.Template.Annotations)
+		}
+	}
+	if deployments != 4 {
+		t.Fatalf("%d deployments, want 4", deployments)
+	}
+}
+
+func TestNetworkPoliciesSelectNamespacesByTheirName(t *testing.T) {
+	for _, np := range NetworkPolicies(sample(t), opts) {
+		for _, rule := range np.Spec.Ingress {
+			for _, peer := range rule.From {
+				if peer.NamespaceSelector == nil || len(peer.NamespaceSelector.MatchLabels) != 1 ||
+					peer.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] == "" || peer.PodSelector != nil {
+					t.Errorf("%s: peer %+v is not selected by kubernetes.io/metadata.name", np.Name, peer)
+				}
+			}
+		}
+		if len(np.Spec.PolicyTypes) != 1 || np.Spec.PolicyTypes[0] != networkingv1.PolicyTypeIngress {
+			t.Errorf("%s: policy types %v", np.Name, np.Spec.PolicyTypes)
+		}
+	}
+}

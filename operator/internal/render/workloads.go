@@ -1,0 +1,241 @@
+package render
+
+import (
+	"fmt"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"xinfang.io/operator/api/v1alpha1"
+)
+
+const (
+	dataDir = "/var/lib/xinfang"
+	// IntakeKeysSecret holds intake's key file (personal-data encryption and
+	// the petitioner HMAC key). The operator creates it once and never
+	// rewrites it: a new key would make sealed data unreadable.
+	IntakeKeysSecret = "intake-keys"
+	intakeKeysDir    = "/etc/xinfang-intake-keys" // not under the county file's read-only mount
+	// DatabaseURLKey is the key of the PostgreSQL URL in the County's
+	// database secret.
+	DatabaseURLKey = "url"
+)
+
+func sqlite(c *v1alpha1.County) bool { return c.Spec.Database.Type != "postgres" }
+
+func serviceSpec(c *v1alpha1.County, s Service) v1alpha1.ServiceSpec {
+	switch s.Name {
+	case "intake":
+		return c.Spec.Services.Intake
+	case "routing":
+		return c.Spec.Services.Routing
+	case "supervision":
+		return c.Spec.Services.Supervision
+	default:
+		return c.Spec.Services.Statistics
+	}
+}
+
+// Replicas of a service: an embedded SQLite database has one writer, so a
+// SQLite county runs one replica per service whatever the spec says.
+func Replicas(c *v1alpha1.County, s Service) int32 {
+	if sqlite(c) {
+		return 1
+	}
+	if r := serviceSpec(c, s).Replicas; r != nil {
+		return *r
+	}
+	return 2
+}
+
+// Image is the service's container image.
+func Image(c *v1alpha1.County, s Service, o Options) string {
+	repo, tag := c.Spec.Image.Repository, c.Spec.Image.Tag
+	if repo == "" {
+		repo = o.DefaultImageRepository
+	}
+	if tag == "" {
+		tag = o.DefaultImageTag
+	}
+	return fmt.Sprintf("%s/%s:%s", strings.TrimSuffix(repo, "/"), s.Name, tag)
+}
+
+// DataVolumeClaim is the SQLite volume of a service (nil for PostgreSQL).
+func DataVolumeClaim(c *v1alpha1.County, s Service) *corev1.PersistentVolumeClaim {
+	if !sqlite(c) {
+		return nil
+	}
+	size := c.Spec.Database.StorageSize
+	if size == "" {
+		size = "1Gi"
+	}
+	return &corev1.PersistentVolumeClaim{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
+		ObjectMeta: metav1.ObjectMeta{Name: s.Name + "-data", Namespace: Namespace(c), Labels: labels(c, s.Name)},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(size)}},
+		},
+	}
+}
+
+func env(c *v1alpha1.County, s Service, o Options) []corev1.EnvVar {
+	e := []corev1.EnvVar{
+		{Name: "XINFANG_COUNTY", Value: c.Name},
+		{Name: "XINFANG_COUNTY_FILE", Value: CountyFileDir + "/" + CountyFileKey},
+		{Name: "XINFANG_HTTP_ADDR", Value: fmt.Sprintf("0.0.0.0:%d", s.Port)},
+		{Name: "XINFANG_KAFKA_BROKERS", Value: strings.Join(c.Spec.Kafka.BootstrapServers, ",")},
+		// Topics are the operator's to provision (and to keep or delete).
+		{Name: "XINFANG_KAFKA_CREATE_TOPICS", Value: "false"},
+		{Name: "XINFANG_LOG_FORMAT", Value: "json"},
+		{Name: "OTEL_SERVICE_NAME", Value: "xinfang-" + s.Name},
+		{Name: "OTEL_RESOURCE_ATTRIBUTES", Value: "xinfang.county=" + c.Name},
+	}
+	if o.OTLPEndpoint != "" {
+		e = append(e, corev1.EnvVar{Name: "OTEL_EXPORTER_OTLP_ENDPOINT", Value: o.OTLPEndpoint})
+	}
+	if o.AuthJWKS != "" {
+		e = append(e, corev1.EnvVar{Name: "XINFANG_AUTH_JWKS", Value: o.AuthJWKS})
+	}
+	if sqlite(c) {
+		e = append(e, corev1.EnvVar{Name: "XINFANG_DB_DRIVER", Value: "sqlite"},
+			corev1.EnvVar{Name: "XINFANG_DB_DSN", Value: dataDir + "/" + s.Name + ".db"})
+	} else {
+		e = append(e, corev1.EnvVar{Name: "XINFANG_DB_DRIVER", Value: "postgres"},
+			corev1.EnvVar{Name: "XINFANG_DB_DSN", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+				LocalObjectReference: corev1.LocalObjectReference{Name: databaseSecret(c)}, Key: DatabaseURLKey}}})
+	}
+	if s.Name == "intake" {
+		e = append(e, corev1.EnvVar{Name: "XINFANG_INTAKE_KEY_FILE", Value: intakeKeysDir + "/keys.json"},
+			corev1.EnvVar{Name: "XINFANG_INTAKE_TRUST_PROXY", Value: "true"})
+	}
+	return e
+}
+
+func databaseSecret(c *v1alpha1.County) string {
+	if c.Spec.Database.SecretRef != nil {
+		return c.Spec.Database.SecretRef.Name
+	}
+	return "database"
+}
+
+// Deployment runs one service: non-root, read-only root filesystem, no
+// privilege escalation, all capabilities dropped, probes on /healthz and
+// /readyz, spread across nodes. The county file is a mounted ConfigMap the
+// service hot-reloads, so no config hash annotation forces a restart on a
+// rules change.
+func Deployment(c *v1alpha1.County, s Service, o Options, _ *corev1.ConfigMap) *appsv1.Deployment {
+	yes, no := true, false
+	uid := int64(65532)
+	replicas := Replicas(c, s)
+	spec := serviceSpec(c, s)
+	res := spec.Resources
+	if res.Requests == nil && res.Limits == nil {
+		res = corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
+			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")},
+		}
+	}
+	probe := func(path string, period int32) *corev1.Probe {
+		return &corev1.Probe{
+			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("http")}},
+			PeriodSeconds: period, TimeoutSeconds: 3, FailureThreshold: 3,
+		}
+	}
+	volumes := []corev1.Volume{
+		{Name: "county", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: ConfigMapName}}}},
+		{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+	}
+	mounts := []corev1.VolumeMount{
+		{Name: "county", MountPath: CountyFileDir, ReadOnly: true},
+		{Name: "tmp", MountPath: "/tmp"},
+	}
+	if sqlite(c) {
+		volumes = append(volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: s.Name + "-data"}}})
+		mounts = append(mounts, corev1.VolumeMount{Name: "data", MountPath: dataDir})
+	}
+	if s.Name == "intake" {
+		volumes = append(volumes, corev1.Volume{Name: "intake-keys", VolumeSource: corev1.VolumeSource{
+			Secret: &corev1.SecretVolumeSource{SecretName: IntakeKeysSecret}}})
+		mounts = append(mounts, corev1.VolumeMount{Name: "intake-keys", MountPath: intakeKeysDir, ReadOnly: true})
+	}
+	strategy := appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType}
+	if sqlite(c) {
+		// One writer per SQLite file: the old pod must stop before the new one
+		// opens the volume.
+		strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
+	}
+	pull := c.Spec.Image.PullPolicy
+	if pull == "" {
+		pull = corev1.PullIfNotPresent
+	}
+	return &appsv1.Deployment{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: Namespace(c), Labels: labels(c, s.Name)},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: selector(c, s)},
+			Strategy: strategy,
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels(c, s.Name)},
+				Spec: corev1.PodSpec{
+					ServiceAccountName:           s.Name,
+					AutomountServiceAccountToken: &no,
+					SecurityContext: &corev1.PodSecurityContext{
+						RunAsNonRoot: &yes, RunAsUser: &uid, RunAsGroup: &uid, FSGroup: &uid,
+						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+					},
+					Affinity: &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+						PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
+							Weight: 100,
+							PodAffinityTerm: corev1.PodAffinityTerm{
+								TopologyKey:   "kubernetes.io/hostname",
+								LabelSelector: &metav1.LabelSelector{MatchLabels: selector(c, s)},
+							},
+						}},
+					}},
+					Containers: []corev1.Container{{
+						Name:            s.Name,
+						Image:           Image(c, s, o),
+						ImagePullPolicy: pull,
+						Ports:           []corev1.ContainerPort{{Name: "http", ContainerPort: s.Port, Protocol: corev1.ProtocolTCP}},
+						Env:             env(c, s, o),
+						Resources:       res,
+						LivenessProbe:   probe("/healthz", 10),
+						ReadinessProbe:  probe("/readyz", 5),
+						StartupProbe:    &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("http")}}, PeriodSeconds: 1, FailureThreshold: 60},
+						SecurityContext: &corev1.SecurityContext{
+							AllowPrivilegeEscalation: &no, ReadOnlyRootFilesystem: &yes, RunAsNonRoot: &yes,
+							Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+						},
+						VolumeMounts: mounts,
+					}},
+					Volumes: volumes,
+				},
+			},
+		},
+	}
+}
+
+// KubeService exposes a service inside the cluster.
+func KubeService(c *v1alpha1.County, s Service) *corev1.Service {
+	return &corev1.Service{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: Namespace(c), Labels: labels(c, s.Name)},
+		Spec: corev1.ServiceSpec{
+			Selector: selector(c, s),
+			Ports:    []corev1.ServicePort{{Name: "http", Port: s.Port, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}},
+		},
+	}
+}
+
+// Endpoint is the in-cluster URL of a county's service.
+func Endpoint(c *v1alpha1.County, s Service) string {
+	return fmt.Sprintf("http://%s.%s.svc:%d", s.Name, Namespace(c), s.Port)
+}
