@@ -1,0 +1,370 @@
+package supervision
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"xinfang.io/county"
+	eventsv1 "xinfang.io/proto/events/v1"
+	"xinfang.io/services/kit/store"
+	"xinfang.io/services/supervision/casemachine"
+)
+
+// querier is what reads need from a transaction or the database.
+type querier interface {
+	QueryRow(ctx context.Context, q string, args ...any) *sql.Row
+	Query(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// loadCase reads a case; nil when there is none. In a transaction on
+// PostgreSQL the row is locked, so an HTTP action, a timer and a consumed
+// event of one case apply one after the other (SQLite has one writer).
+func loadCase(ctx context.Context, q querier, caseID string, lock bool) (*casemachine.Case, error) {
+	query := `SELECT data FROM supervision_cases WHERE case_id = ?`
+	if tx, ok := q.(*store.Tx); ok && lock && tx.Dialect() == store.Postgres {
+		query += ` FOR UPDATE`
+	}
+	var data string
+	err := q.QueryRow(ctx, query, caseID).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load case %s: %w", caseID, err)
+	}
+	var c casemachine.Case
+	if err := json.Unmarshal([]byte(data), &c); err != nil {
+		return nil, fmt.Errorf("load case %s: decode: %w", caseID, err)
+	}
+	return &c, nil
+}
+
+// persist stores a transition in tx: the history entries, the case row,
+// who may see it, its timers and the events for the outbox. old is the
+// case before (nil when new).
+func (s *Supervision) persist(ctx context.Context, tx *store.Tx, old *casemachine.Case, res *casemachine.Result, cfg *county.Config) error {
+	if res.Ignored {
+		return nil
+	}
+	n := res.Case
+	seq := 0
+	if old != nil {
+		seq = old.Seq
+	}
+	now := s.clock.Now()
+	if res.Received != nil {
+		seq++
+		if err := insertEnvelope(ctx, tx, seq, res.Received, false); err != nil {
+			return err
+		}
+	}
+	for _, ev := range res.Events {
+		seq++
+		if err := insertEnvelope(ctx, tx, seq, ev, true); err != nil {
+			return err
+		}
+	}
+	for _, note := range res.Notes {
+		seq++
+		if err := insertNote(ctx, tx, n.ID, seq, s.newID(), note, now); err != nil {
+			return err
+		}
+	}
+	n.Seq = seq
+	if err := saveCase(ctx, tx, old != nil, n, now); err != nil {
+		return err
+	}
+	if old == nil || !slices.Equal(old.Visibility(), n.Visibility()) {
+		if err := saveAccess(ctx, tx, n); err != nil {
+			return err
+		}
+	}
+	if err := s.replan(ctx, tx, old, n, cfg); err != nil {
+		return err
+	}
+	if len(res.Events) > 0 {
+		if err := s.outbox.Enqueue(ctx, tx, res.Events...); err != nil {
+			return fmt.Errorf("case %s: %w", n.ID, err)
+		}
+	}
+	return nil
+}
+
+func saveCase(ctx context.Context, tx *store.Tx, exists bool, c *casemachine.Case, now time.Time) error {
+	data, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("save case %s: %w", c.ID, err)
+	}
+	var nextDue any
+	if d := c.NextDue(); !d.IsZero() {
+		nextDue = d.String()
+	}
+	if exists {
+		_, err = tx.Exec(ctx, `UPDATE supervision_cases SET state = ?, category = ?, department = ?, next_due = ?, imported = ?, data = ?, updated_at = ? WHERE case_id = ?`,
+			string(c.State), string(c.Category), c.Department, nextDue, b2i(c.Imported), string(data), store.FormatTime(now), c.ID)
+	} else {
+		_, err = tx.Exec(ctx, `INSERT INTO supervision_cases (case_id, state, category, department, next_due, imported, data, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			c.ID, string(c.State), string(c.Category), c.Department, nextDue, b2i(c.Imported), string(data), store.FormatTime(now))
+	}
+	if err != nil {
+		return fmt.Errorf("save case %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+func saveAccess(ctx context.Context, tx *store.Tx, c *casemachine.Case) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM supervision_case_access WHERE case_id = ?`, c.ID); err != nil {
+		return fmt.Errorf("case %s access: %w", c.ID, err)
+	}
+	for _, d := range c.Visibility() {
+		if _, err := tx.Exec(ctx, `INSERT INTO supervision_case_access (department, case_id) VALUES (?, ?)`, d, c.ID); err != nil {
+			return fmt.Errorf("case %s access: %w", c.ID, err)
+		}
+	}
+	return nil
+}
+
+var jsonOpts = protojson.MarshalOptions{}
+
+func insertEnvelope(ctx context.Context, tx *store.Tx, seq int, env *eventsv1.Envelope, published bool) error {
+	actor := "{}"
+	if env.GetActor() != nil {
+		b, err := jsonOpts.Marshal(env.GetActor())
+		if err != nil {
+			return fmt.Errorf("history %s: %w", env.GetEventId(), err)
+		}
+		actor = string(b)
+	}
+	payload := "{}"
+	if p := env.PayloadMessage(); p != nil {
+		b, err := jsonOpts.Marshal(p)
+		if err != nil {
+			return fmt.Errorf("history %s: %w", env.GetEventId(), err)
+		}
+		payload = string(b)
+	}
+	occurred, recorded := env.GetOccurredAt().AsTime(), env.GetRecordedAt().AsTime()
+	if env.GetRecordedAt() == nil {
+		recorded = occurred
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO supervision_history (case_id, seq, event_id, type, occurred_at, recorded_at, imported, published, actor, reason, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		env.GetCaseId(), seq, env.GetEventId(), env.TypeName(), store.FormatTime(occurred), store.FormatTime(recorded),
+		b2i(env.GetImported()), b2i(published), actor, env.GetReason(), payload)
+	if err != nil {
+		return fmt.Errorf("history %s of case %s: %w", env.GetEventId(), env.GetCaseId(), err)
+	}
+	return nil
+}
+
+func insertNote(ctx context.Context, tx *store.Tx, caseID string, seq int, id string, n casemachine.Note, now time.Time) error {
+	actor := "{}"
+	if n.Actor != nil {
+		b, err := jsonOpts.Marshal(n.Actor)
+		if err != nil {
+			return err
+		}
+		actor = string(b)
+	}
+	detail, err := json.Marshal(n.Detail)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO supervision_history (case_id, seq, event_id, type, occurred_at, recorded_at, imported, published, actor, reason, payload) VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?)`,
+		caseID, seq, id, "note."+n.Type, store.FormatTime(n.At), store.FormatTime(now), actor, n.Reason, string(detail))
+	if err != nil {
+		return fmt.Errorf("history note of case %s: %w", caseID, err)
+	}
+	return nil
+}
+
+// HistoryEntry is one entry of a case's history.
+type HistoryEntry struct {
+	Seq        int             `json:"seq"`
+	EventID    string          `json:"eventId"`
+	Type       string          `json:"type"`
+	OccurredAt time.Time       `json:"occurredAt"`
+	RecordedAt time.Time       `json:"recordedAt"`
+	Imported   bool            `json:"imported,omitempty"`
+	Published  bool            `json:"published"`
+	Actor      json.RawMessage `json:"actor"`
+	Reason     string          `json:"reason,omitempty"`
+	Payload    json.RawMessage `json:"payload"`
+}
+
+func loadHistory(ctx context.Context, q querier, caseID string) ([]HistoryEntry, error) {
+	rows, err := q.Query(ctx, `SELECT seq, event_id, type, occurred_at, recorded_at, imported, published, actor, reason, payload FROM supervision_history WHERE case_id = ? ORDER BY seq`, caseID)
+	if err != nil {
+		return nil, fmt.Errorf("history of case %s: %w", caseID, err)
+	}
+	defer rows.Close()
+	var out []HistoryEntry
+	for rows.Next() {
+		var (
+			h                  HistoryEntry
+			occ, rec           string
+			imported, publishd int
+			actor, payload     string
+		)
+		if err := rows.Scan(&h.Seq, &h.EventID, &h.Type, &occ, &rec, &imported, &publishd, &actor, &h.Reason, &payload); err != nil {
+			return nil, fmt.Errorf("history of case %s: %w", caseID, err)
+		}
+		h.OccurredAt, _ = store.ParseTime(occ)
+		h.RecordedAt, _ = store.ParseTime(rec)
+		h.Imported, h.Published = imported == 1, publishd == 1
+		h.Actor, h.Payload = json.RawMessage(actor), json.RawMessage(payload)
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+func timerKeys(ts []casemachine.Timer) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.Key
+	}
+	return out
+}
+
+// replan brings the case's unfired timers in line with its running clocks.
+// A case that reached a terminal state loses all its timer rows. Otherwise,
+// when the plan changed, unfired timers are deleted and the plan inserted;
+// timers that already fired keep their row, and the unique key makes the
+// insert skip them, so no timer fires twice.
+func (s *Supervision) replan(ctx context.Context, tx *store.Tx, old, n *casemachine.Case, cfg *county.Config) error {
+	if n.State.Terminal() {
+		if old != nil {
+			if _, err := tx.Exec(ctx, `DELETE FROM supervision_timers WHERE case_id = ?`, n.ID); err != nil {
+				return fmt.Errorf("case %s timers: %w", n.ID, err)
+			}
+		}
+		return nil
+	}
+	from := county.DateOf(s.clock.Now())
+	plan := casemachine.Plan(n, cfg, from)
+	if old != nil && !old.State.Terminal() && slices.Equal(timerKeys(plan), timerKeys(casemachine.Plan(old, cfg, from))) {
+		return nil
+	}
+	if old != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM supervision_timers WHERE case_id = ? AND fired_at IS NULL`, n.ID); err != nil {
+			return fmt.Errorf("case %s timers: %w", n.ID, err)
+		}
+	}
+	for _, t := range plan {
+		if _, err := tx.Exec(ctx, `INSERT INTO supervision_timers (case_id, timer_key, kind, clock, step, step_kind, clock_due, fire_at, notify_leader) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			n.ID, t.Key, string(t.Kind), string(t.Clock), t.Step, string(t.StepKind), t.Due.String(), store.FormatTime(t.At), b2i(t.NotifyLeader)); err != nil {
+			return fmt.Errorf("case %s timer %s: %w", n.ID, t.Key, err)
+		}
+	}
+	if len(plan) > 0 {
+		tx.AfterCommit(s.Wake)
+	}
+	return nil
+}
+
+// loadTimer reads an unfired timer; ok is false when it fired or is gone.
+func loadTimer(ctx context.Context, tx *store.Tx, id int64) (t casemachine.Timer, caseID string, ok bool, err error) {
+	var (
+		kind, clock, stepKind, due, at string
+		leader                         int
+	)
+	err = tx.QueryRow(ctx, `SELECT case_id, timer_key, kind, clock, step, step_kind, clock_due, fire_at, notify_leader FROM supervision_timers WHERE id = ? AND fired_at IS NULL`, id).
+		Scan(&caseID, &t.Key, &kind, &clock, &t.Step, &stepKind, &due, &at, &leader)
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, "", false, nil
+	}
+	if err != nil {
+		return t, "", false, fmt.Errorf("timer %d: %w", id, err)
+	}
+	t.Kind, t.Clock, t.StepKind, t.NotifyLeader = casemachine.TimerKind(kind), casemachine.ClockKind(clock), county.StepKind(stepKind), leader == 1
+	if t.Due, err = county.ParseDate(due); err != nil {
+		return t, "", false, fmt.Errorf("timer %d: %w", id, err)
+	}
+	if t.At, err = store.ParseTime(at); err != nil {
+		return t, "", false, fmt.Errorf("timer %d: %w", id, err)
+	}
+	return t, caseID, true, nil
+}
+
+// ListQuery filters GET /v1/cases.
+type ListQuery struct {
+	Department string
+	State      casemachine.State
+	Overdue    *bool
+	DueBefore  county.Date
+	After      string // case id cursor
+	Limit      int
+}
+
+// listCases reads a page of cases; visibleTo, when set, restricts the list
+// to the cases that department's staff may see.
+func listCases(ctx context.Context, db *store.DB, q ListQuery, visibleTo string, today county.Date) ([]*casemachine.Case, error) {
+	var (
+		b    strings.Builder
+		args []any
+	)
+	b.WriteString(`SELECT c.data FROM supervision_cases c`)
+	if visibleTo != "" {
+		b.WriteString(` JOIN supervision_case_access a ON a.case_id = c.case_id AND a.department = ?`)
+		args = append(args, visibleTo)
+	}
+	b.WriteString(` WHERE 1 = 1`)
+	if q.Department != "" {
+		b.WriteString(` AND c.department = ?`)
+		args = append(args, q.Department)
+	}
+	if q.State != "" {
+		b.WriteString(` AND c.state = ?`)
+		args = append(args, string(q.State))
+	}
+	if q.Overdue != nil {
+		if *q.Overdue {
+			b.WriteString(` AND c.next_due < ?`)
+		} else {
+			b.WriteString(` AND (c.next_due IS NULL OR c.next_due >= ?)`)
+		}
+		args = append(args, today.String())
+	}
+	if !q.DueBefore.IsZero() {
+		b.WriteString(` AND c.next_due < ?`)
+		args = append(args, q.DueBefore.String())
+	}
+	if q.After != "" {
+		b.WriteString(` AND c.case_id > ?`)
+		args = append(args, q.After)
+	}
+	b.WriteString(` ORDER BY c.case_id LIMIT ?`)
+	args = append(args, q.Limit)
+	rows, err := db.Query(ctx, b.String(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list cases: %w", err)
+	}
+	defer rows.Close()
+	var out []*casemachine.Case
+	for rows.Next() {
+		var data string
+		if err := rows.Scan(&data); err != nil {
+			return nil, fmt.Errorf("list cases: %w", err)
+		}
+		var c casemachine.Case
+		if err := json.Unmarshal([]byte(data), &c); err != nil {
+			return nil, fmt.Errorf("list cases: decode: %w", err)
+		}
+		out = append(out, &c)
+	}
+	return out, rows.Err()
+}
