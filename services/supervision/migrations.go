@@ -117,4 +117,21 @@ CREATE TABLE supervision_timers (
 	UNIQUE (case_id, timer_key)
 );
 CREATE INDEX supervision_timers_due ON supervision_timers (fire_at, id) WHERE fired_at IS NULL;`,
+}, {
+	Version: 2,
+	Name:    "parked imported history",
+	SQL: `CREATE TABLE supervision_parked (
+	case_id     TEXT NOT NULL,
+	occurred_at TEXT NOT NULL,
+	event_id    TEXT NOT NULL,
+	event       BLOB NOT NULL,
+	PRIMARY KEY (case_id, event_id)
+);`,
+	Postgres: `CREATE TABLE supervision_parked (
+	case_id     TEXT NOT NULL,
+	occurred_at TEXT NOT NULL,
+	event_id    TEXT NOT NULL,
+	event       BYTEA NOT NULL,
+	PRIMARY KEY (case_id, event_id)
+);`,
 }}

@@ -320,6 +320,9 @@ func (s *Supervision) ApplyRouting(ctx context.Context, env *eventsv1.Envelope) 
 	if env.GetCounty() != cfg.ID {
 		return kafkatransport.Permanent(fmt.Errorf("event %s is for county %q, this is %q", env.GetEventId(), env.GetCounty(), cfg.ID))
 	}
+	if eventsv1.StreamOf(env.TypeName()) == eventsv1.StreamCases {
+		return s.applyImported(ctx, env, cfg)
+	}
 	_, err := s.inbox.Apply(ctx, env.GetEventId(), func(tx *store.Tx) error {
 		c, err := loadCase(ctx, tx, env.GetCaseId(), true)
 		if err != nil {
@@ -333,7 +336,13 @@ func (s *Supervision) ApplyRouting(ctx context.Context, env *eventsv1.Envelope) 
 			}
 			return err
 		}
-		return s.persist(ctx, tx, c, res, cfg)
+		if err := s.persist(ctx, tx, c, res, cfg); err != nil {
+			return err
+		}
+		if env.GetImported() {
+			return s.replayParked(ctx, tx, env.GetCaseId(), cfg)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("apply routing event: %w", err)

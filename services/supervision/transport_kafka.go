@@ -9,8 +9,10 @@ import (
 // xinfang.<county>.supervision.routing); its inbox carries the same name.
 const Consumer = "routing"
 
-// Streams the supervision service consumes.
-var Streams = []eventsv1.Stream{eventsv1.StreamRouting}
+// Streams the supervision service consumes: routing decisions, and its own
+// cases stream for the imported history that intake's onboarding import
+// puts there (live events there are its own and are ignored).
+var Streams = []eventsv1.Stream{eventsv1.StreamRouting, eventsv1.StreamCases}
 
 // NewRoutingSubscriber is the Kafka transport of the routing stream: each
 // message is decoded as an envelope and handed to the Route endpoint. A
