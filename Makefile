@@ -56,7 +56,14 @@ proto: $(BIN)/protoc-gen-go ## regenerate Go from proto/ (protoc from Debian, pr
 generate: $(BIN)/controller-gen ## regenerate deepcopy code (county schema, operator API) and the CRD
 	cd services/county && $(BIN)/controller-gen object paths=./...
 	cd operator && $(BIN)/controller-gen object paths=./api/... && \
-		$(BIN)/controller-gen crd paths=./api/... output:crd:artifacts:config=config/crd/bases
+		$(BIN)/controller-gen crd paths=./api/... output:crd:artifacts:config=config/crd/bases && \
+		$(BIN)/controller-gen rbac:roleName=xinfang-operator paths=./... output:rbac:artifacts:config=config/rbac
+	mkdir -p charts/xinfang-operator/files/crds charts/xinfang-operator/files/rbac
+	cp operator/config/crd/bases/xinfang.io_counties.yaml charts/xinfang-operator/files/crds/
+	cp operator/config/rbac/role.yaml charts/xinfang-operator/files/rbac/
+
+.PHONY: manifests
+manifests: generate ## CRD, RBAC and their copies in the chart (same as generate)
 
 .PHONY: tidy
 tidy: ## go mod tidy in every module (and the tools module)
@@ -70,6 +77,20 @@ verify: deps ## fail when generated code, go.mod/go.sum or formatting are not cu
 	@for m in $(MODULES); do (cd $$m && go vet ./... && GOWORK=off go build ./...) || exit 1; done
 	@git diff --exit-code --stat && test -z "$$(git status --porcelain)" || { echo "regeneration or tidy changed files (above): run make proto generate tidy and commit" >&2; git status --short; exit 1; }
 	@echo "verify: generated code, modules and formatting are current"
+
+IMAGE_REPO ?= registry.example.cn/xinfang
+IMAGE_TAG  ?= dev
+ENGINE     ?= $(shell command -v docker 2>/dev/null || command -v podman 2>/dev/null)
+
+.PHONY: images
+images: ## build the operator and service images (needs a container engine; none on the dev machines)
+	@if [ -z "$(ENGINE)" ] || ! $(ENGINE) info >/dev/null 2>&1; then \
+		echo "images: no running container engine (docker or podman) here; build on a machine with one:"; \
+		echo "  docker build -f services/Dockerfile --build-arg SERVICE=intake -t $(IMAGE_REPO)/intake:$(IMAGE_TAG) ."; \
+		echo "  docker build -f operator/Dockerfile -t $(IMAGE_REPO)/operator:$(IMAGE_TAG) ."; exit 1; fi
+	for s in intake routing supervision statistics; do \
+		$(ENGINE) build -f services/Dockerfile --build-arg SERVICE=$$s -t $(IMAGE_REPO)/$$s:$(IMAGE_TAG) . ; done
+	$(ENGINE) build -f operator/Dockerfile -t $(IMAGE_REPO)/operator:$(IMAGE_TAG) .
 
 .PHONY: clean-dev
 clean-dev: ## remove all dev state (.dev/: broker data, databases, keys, tokens)
