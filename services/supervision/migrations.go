@@ -53,56 +53,7 @@ CREATE TABLE supervision_history (
 	PRIMARY KEY (case_id, seq)
 );
 CREATE TABLE supervision_timers (
-	id            INTEGER PRIMARY KEY AUTOINCREMENT,
-	case_id       TEXT NOT NULL,
-	timer_key     TEXT NOT NULL,
-	kind          TEXT NOT NULL,
-	clock         TEXT NOT NULL,
-	step          INTEGER NOT NULL,
-	step_kind     TEXT NOT NULL,
-	clock_due     TEXT NOT NULL,
-	fire_at       TEXT NOT NULL,
-	notify_leader INTEGER NOT NULL,
-	fired_at      TEXT,
-	failure       TEXT,
-	UNIQUE (case_id, timer_key)
-);
-CREATE INDEX supervision_timers_due ON supervision_timers (fire_at, id) WHERE fired_at IS NULL;`,
-	Postgres: `CREATE TABLE supervision_cases (
-	case_id    TEXT PRIMARY KEY,
-	state      TEXT NOT NULL,
-	category   TEXT NOT NULL,
-	department TEXT NOT NULL,
-	next_due   TEXT,
-	imported   INTEGER NOT NULL,
-	data       TEXT NOT NULL,
-	updated_at TEXT NOT NULL
-);
-CREATE INDEX supervision_cases_department ON supervision_cases (department, state, case_id);
-CREATE INDEX supervision_cases_state ON supervision_cases (state, case_id);
-CREATE INDEX supervision_cases_next_due ON supervision_cases (next_due) WHERE next_due IS NOT NULL;
-CREATE TABLE supervision_case_access (
-	department TEXT NOT NULL,
-	case_id    TEXT NOT NULL,
-	PRIMARY KEY (department, case_id)
-);
-CREATE INDEX supervision_case_access_case ON supervision_case_access (case_id);
-CREATE TABLE supervision_history (
-	case_id     TEXT NOT NULL,
-	seq         INTEGER NOT NULL,
-	event_id    TEXT NOT NULL,
-	type        TEXT NOT NULL,
-	occurred_at TEXT NOT NULL,
-	recorded_at TEXT NOT NULL,
-	imported    INTEGER NOT NULL,
-	published   INTEGER NOT NULL,
-	actor       TEXT NOT NULL,
-	reason      TEXT NOT NULL,
-	payload     TEXT NOT NULL,
-	PRIMARY KEY (case_id, seq)
-);
-CREATE TABLE supervision_timers (
-	id            BIGSERIAL PRIMARY KEY,
+	id            ` + store.Serial + `,
 	case_id       TEXT NOT NULL,
 	timer_key     TEXT NOT NULL,
 	kind          TEXT NOT NULL,
@@ -124,14 +75,7 @@ CREATE INDEX supervision_timers_due ON supervision_timers (fire_at, id) WHERE fi
 	case_id     TEXT NOT NULL,
 	occurred_at TEXT NOT NULL,
 	event_id    TEXT NOT NULL,
-	event       BLOB NOT NULL,
-	PRIMARY KEY (case_id, event_id)
-);`,
-	Postgres: `CREATE TABLE supervision_parked (
-	case_id     TEXT NOT NULL,
-	occurred_at TEXT NOT NULL,
-	event_id    TEXT NOT NULL,
-	event       BYTEA NOT NULL,
+	event       ` + store.Blob + ` NOT NULL,
 	PRIMARY KEY (case_id, event_id)
 );`,
 }}

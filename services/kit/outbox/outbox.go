@@ -26,23 +26,11 @@ var Migrations = []store.Migration{{
 	Version: 1,
 	Name:    "outbox",
 	SQL: `CREATE TABLE outbox (
-	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	id         ` + store.Serial + `,
 	event_id   TEXT NOT NULL UNIQUE,
 	topic      TEXT NOT NULL,
-	msg_key    BLOB NOT NULL,
-	payload    BLOB NOT NULL,
-	headers    TEXT NOT NULL,
-	created_at TEXT NOT NULL,
-	sent_at    TEXT
-);
-CREATE INDEX outbox_unsent ON outbox (id) WHERE sent_at IS NULL;
-CREATE INDEX outbox_sent_at ON outbox (sent_at) WHERE sent_at IS NOT NULL;`,
-	Postgres: `CREATE TABLE outbox (
-	id         BIGSERIAL PRIMARY KEY,
-	event_id   TEXT NOT NULL UNIQUE,
-	topic      TEXT NOT NULL,
-	msg_key    BYTEA NOT NULL,
-	payload    BYTEA NOT NULL,
+	msg_key    ` + store.Blob + ` NOT NULL,
+	payload    ` + store.Blob + ` NOT NULL,
 	headers    TEXT NOT NULL,
 	created_at TEXT NOT NULL,
 	sent_at    TEXT

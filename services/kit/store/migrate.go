@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // Migration is one forward-only schema change of a component. SQL runs on
-// both dialects unless Postgres is set, which then replaces it there.
+// both dialects, with the placeholders below written per dialect; Postgres,
+// when set, replaces it there entirely.
 type Migration struct {
 	Version  int
 	Name     string
@@ -15,11 +17,25 @@ type Migration struct {
 	Postgres string
 }
 
+// Placeholders for the column types the dialects spell differently.
+const (
+	// Blob is a byte column: BLOB in SQLite, BYTEA in PostgreSQL.
+	Blob = "{{BLOB}}"
+	// Serial is an ever-increasing integer primary key: INTEGER PRIMARY KEY
+	// AUTOINCREMENT in SQLite, BIGSERIAL PRIMARY KEY in PostgreSQL.
+	Serial = "{{SERIAL}}"
+)
+
+var placeholders = map[Dialect]*strings.Replacer{
+	SQLite:   strings.NewReplacer(Blob, "BLOB", Serial, "INTEGER PRIMARY KEY AUTOINCREMENT"),
+	Postgres: strings.NewReplacer(Blob, "BYTEA", Serial, "BIGSERIAL PRIMARY KEY"),
+}
+
 func (m Migration) statement(d Dialect) string {
 	if d == Postgres && m.Postgres != "" {
 		return m.Postgres
 	}
-	return m.SQL
+	return placeholders[d].Replace(m.SQL)
 }
 
 const migrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
