@@ -1,0 +1,508 @@
+package statistics
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"xinfang.io/county"
+	eventsv1 "xinfang.io/proto/events/v1"
+)
+
+// caseState is what statistics knows of one case (信访事项): one row of
+// stat_cases. Every field is owned by one stream, so the state a case ends
+// in does not depend on how the petitions, routing and cases topics
+// interleave (they are separate partitions, ordered only within each):
+// registration fields by petitions, routing fields by routing, the rest by
+// cases. Days are YYYY-MM-DD in the county's civil time; "" is unknown.
+type caseState struct {
+	// petitions stream (petition.registered)
+	Registered   bool   `json:"registered,omitempty"`
+	Imported     bool   `json:"imported,omitempty"`
+	ReceivedDay  string `json:"receivedDay,omitempty"`
+	Channel      string `json:"channel,omitempty"`
+	CategoryHint string `json:"categoryHint,omitempty"`
+	Township     string `json:"township,omitempty"`
+	Respondent   string `json:"respondent,omitempty"`
+	Persons      int    `json:"persons,omitempty"`
+	Group        bool   `json:"group,omitempty"`
+	RepeatOf     string `json:"repeatOf,omitempty"`
+	RoutingDue   string `json:"routingDue,omitempty"`
+	// HasRepeat: a later petition (another case's petition.registered with
+	// repeat_of = this case) repeats this matter.
+	HasRepeat bool `json:"hasRepeat,omitempty"`
+
+	// routing stream: the latest decision wins (re-routing after an
+	// objection or a manual 转办 replaces the earlier one).
+	RouteKind      string `json:"routeKind,omitempty"` // assigned | diverted | forwarded | not_accepted
+	RouteDay       string `json:"routeDay,omitempty"`
+	AssignMode     string `json:"assignMode,omitempty"` // transfer (转送) | assign (交办)
+	LeadDept       string `json:"leadDept,omitempty"`
+	CategoryRouted string `json:"categoryRouted,omitempty"`
+	AckDue         string `json:"ackDue,omitempty"`
+	LegalChannel   string `json:"legalChannel,omitempty"`
+
+	// cases stream
+	AckDay           string `json:"ackDay,omitempty"`
+	AckDept          string `json:"ackDept,omitempty"`
+	HandlingDue      string `json:"handlingDue,omitempty"`
+	Extended         bool   `json:"extended,omitempty"`
+	RepliedDay       string `json:"repliedDay,omitempty"`
+	ClosedDay        string `json:"closedDay,omitempty"`
+	CloseReason      string `json:"closeReason,omitempty"`
+	FinalDay         string `json:"finalDay,omitempty"`
+	ReviewDay        string `json:"reviewDay,omitempty"` // 复查 requested
+	ReviewDue        string `json:"reviewDue,omitempty"`
+	ReviewDecidedDay string `json:"reviewDecidedDay,omitempty"`
+	ReviewOutcome    string `json:"reviewOutcome,omitempty"`
+	ReReviewDay      string `json:"reReviewDay,omitempty"` // 复核 requested
+	ReReviewDue      string `json:"reReviewDue,omitempty"`
+	ReReviewDecided  string `json:"reReviewDecidedDay,omitempty"`
+	ReReviewOutcome  string `json:"reReviewOutcome,omitempty"`
+	BureauRating     string `json:"bureauRating,omitempty"`
+	BureauRatingDay  string `json:"bureauRatingDay,omitempty"`
+	UnitRating       string `json:"unitRating,omitempty"`
+	UnitRatingDay    string `json:"unitRatingDay,omitempty"`
+	UnitRatingDept   string `json:"unitRatingDept,omitempty"`
+	MediationDay     string `json:"mediationDay,omitempty"`
+	MediationAgreed  bool   `json:"mediationAgreed,omitempty"`
+	LeaderOwned      bool   `json:"leaderOwned,omitempty"`
+	// OverdueDept / OverdueClock: supervision declared a clock of this case
+	// overdue (case.supervision_action of kind OVERDUE); cleared by the act
+	// that satisfies that clock, by a re-routing objection or by closing.
+	OverdueDept  string `json:"overdueDept,omitempty"`
+	OverdueClock string `json:"overdueClock,omitempty"`
+}
+
+// Close reasons as stored.
+const closeRoutedOut = "routed_out"
+
+// category is the matter's category: routing's classification once known,
+// the registration's hint before.
+func (c *caseState) category() string {
+	if c.CategoryRouted != "" {
+		return c.CategoryRouted
+	}
+	return c.CategoryHint
+}
+
+func (c *caseState) firstTime() bool { return c.RepeatOf == "" }
+
+// concludedDay is the day the matter was 办结: case.final, or case.closed for
+// any reason but routed_out (a diverted, forwarded or not-accepted matter
+// is not handled here). "" while not concluded.
+func (c *caseState) concludedDay() string {
+	if c.FinalDay != "" {
+		return c.FinalDay
+	}
+	if c.ClosedDay != "" && c.CloseReason != closeRoutedOut {
+		return c.ClosedDay
+	}
+	return ""
+}
+
+// handledDay is the day the handling obligation was met: the reply, or for
+// a matter concluded without one (mediation agreement, withdrawal) its
+// conclusion.
+func (c *caseState) handledDay() string {
+	if c.RepliedDay != "" {
+		return c.RepliedDay
+	}
+	return c.concludedDay()
+}
+
+func (c *caseState) open() bool { return c.FinalDay == "" && c.ClosedDay == "" }
+
+// satisfied reports a 满意 or 基本满意 rating.
+func satisfied(r string) bool { return r == ratingSatisfied || r == ratingBasically }
+
+// resolved: 化解 — the handling unit was rated 满意/基本满意, or a mediation
+// or settlement agreement was reached.
+func (c *caseState) resolved() bool { return satisfied(c.UnitRating) || c.MediationAgreed }
+
+// ackedByLead: the acknowledgement (受理告知) came from the department the
+// case is currently assigned to. An acknowledgement by an earlier
+// department (before an objection re-routed the case) does not count.
+func (c *caseState) ackedByLead() bool {
+	return c.AckDay != "" && (c.AckDept == "" || c.AckDept == c.LeadDept)
+}
+
+// pendingDue is the due day of the obligation the case waits for, "" when
+// it waits for nobody (closed, final, routed out, or the petitioner's turn).
+// Open cases whose pendingDue has passed are 积案.
+func (c *caseState) pendingDue() string {
+	if !c.Registered || !c.open() {
+		return ""
+	}
+	switch {
+	case c.ReReviewDay != "" && c.ReReviewDecided == "":
+		return c.ReReviewDue
+	case c.ReviewDay != "" && c.ReviewDecidedDay == "":
+		return c.ReviewDue
+	case c.RouteKind == "":
+		return c.RoutingDue
+	case c.RouteKind != routeAssigned:
+		return ""
+	case c.HandlingDue != "":
+		if c.RepliedDay == "" {
+			return c.HandlingDue
+		}
+		return ""
+	case !c.ackedByLead():
+		return c.AckDue
+	}
+	return ""
+}
+
+// pendingDept is the department the pending obligation lies with; the
+// bureau's own key "" while the case waits for routing.
+func (c *caseState) pendingDept() string {
+	if c.RouteKind == "" {
+		return ""
+	}
+	return c.LeadDept
+}
+
+// Route kinds as stored.
+const (
+	routeAssigned    = "assigned"
+	routeDiverted    = "diverted"
+	routeForwarded   = "forwarded"
+	routeNotAccepted = "not_accepted"
+)
+
+// Ratings as stored.
+const (
+	ratingSatisfied    = "satisfied"
+	ratingBasically    = "basically"
+	ratingDissatisfied = "dissatisfied"
+	ratingLapsed       = "lapsed"
+)
+
+var channelKeys = map[eventsv1.Channel]string{
+	eventsv1.Channel_CHANNEL_WEB: "web", eventsv1.Channel_CHANNEL_LETTER: "letter",
+	eventsv1.Channel_CHANNEL_VISIT: "visit", eventsv1.Channel_CHANNEL_PHONE: "phone",
+	eventsv1.Channel_CHANNEL_FAX: "fax",
+}
+
+var categoryKeys = map[eventsv1.Category]string{
+	eventsv1.Category_CATEGORY_COMPLAINT:  string(county.CategoryComplaint),
+	eventsv1.Category_CATEGORY_SUGGESTION: string(county.CategorySuggestion),
+	eventsv1.Category_CATEGORY_ACCUSATION: string(county.CategoryAccusation),
+}
+
+var legalChannelKeys = map[eventsv1.LegalChannel]string{
+	eventsv1.LegalChannel_LEGAL_CHANNEL_LITIGATION:                     "litigation",
+	eventsv1.LegalChannel_LEGAL_CHANNEL_ARBITRATION:                    "arbitration",
+	eventsv1.LegalChannel_LEGAL_CHANNEL_PARTY_DISCIPLINE:               "party-discipline",
+	eventsv1.LegalChannel_LEGAL_CHANNEL_ADMINISTRATIVE_RECONSIDERATION: "administrative-reconsideration",
+	eventsv1.LegalChannel_LEGAL_CHANNEL_ADMINISTRATIVE_RULING:          "administrative-ruling",
+	eventsv1.LegalChannel_LEGAL_CHANNEL_ADMINISTRATIVE_CONFIRMATION:    "administrative-confirmation",
+	eventsv1.LegalChannel_LEGAL_CHANNEL_ADMINISTRATIVE_LICENSING:       "administrative-licensing",
+	eventsv1.LegalChannel_LEGAL_CHANNEL_ADMINISTRATIVE_PENALTY:         "administrative-penalty",
+	eventsv1.LegalChannel_LEGAL_CHANNEL_OTHER_LEGAL:                    "other-legal",
+}
+
+var ratingKeys = map[eventsv1.Rating]string{
+	eventsv1.Rating_RATING_SATISFIED: ratingSatisfied, eventsv1.Rating_RATING_BASICALLY: ratingBasically,
+	eventsv1.Rating_RATING_DISSATISFIED: ratingDissatisfied, eventsv1.Rating_RATING_LAPSED: ratingLapsed,
+}
+
+var reviewOutcomeKeys = map[eventsv1.ReviewOutcome]string{
+	eventsv1.ReviewOutcome_REVIEW_OUTCOME_UPHELD:  "upheld",
+	eventsv1.ReviewOutcome_REVIEW_OUTCOME_REVOKED: "revoked",
+	eventsv1.ReviewOutcome_REVIEW_OUTCOME_CHANGED: "changed",
+}
+
+var closeReasonKeys = map[eventsv1.CloseReason]string{
+	eventsv1.CloseReason_CLOSE_REASON_WINDOW_LAPSED: "window_lapsed",
+	eventsv1.CloseReason_CLOSE_REASON_WITHDRAWN:     "withdrawn",
+	eventsv1.CloseReason_CLOSE_REASON_MEDIATED:      "mediated",
+	eventsv1.CloseReason_CLOSE_REASON_ROUTED_OUT:    closeRoutedOut,
+}
+
+// overdueClocks are the clocks whose OVERDUE action marks a case overdue
+// for its department (the obligations a department or reviewing body owes),
+// with the event types that satisfy each and so clear the mark.
+var overdueClocks = map[eventsv1.Clock]string{
+	eventsv1.Clock_CLOCK_ROUTING:            "routing",
+	eventsv1.Clock_CLOCK_ACKNOWLEDGE:        "acknowledge",
+	eventsv1.Clock_CLOCK_HANDLING:           "handling",
+	eventsv1.Clock_CLOCK_REVIEW_DECISION:    "review",
+	eventsv1.Clock_CLOCK_RE_REVIEW_DECISION: "re_review",
+}
+
+// errRefused marks an event statistics cannot apply (dead-lettered).
+var errRefused = errors.New("event refused")
+
+func refuse(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errRefused, fmt.Sprintf(format, args...))
+}
+
+// eventDay is the civil day an event happened: its payload's own date when
+// it carries one (given), else the day of occurred_at.
+func eventDay(env *eventsv1.Envelope, given string) (string, error) {
+	if given != "" {
+		d, err := county.ParseDate(given)
+		if err != nil {
+			return "", refuse("%s: %v", env.GetType(), err)
+		}
+		return d.String(), nil
+	}
+	ts := env.GetOccurredAt()
+	if ts == nil {
+		ts = env.GetRecordedAt()
+	}
+	if ts == nil {
+		return "", refuse("%s: no occurred_at", env.GetType())
+	}
+	return county.DateOf(ts.AsTime()).String(), nil
+}
+
+// checkDate validates an optional payload date.
+func checkDate(env *eventsv1.Envelope, field, s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	d, err := county.ParseDate(s)
+	if err != nil {
+		return "", refuse("%s.%s: %v", env.GetType(), field, err)
+	}
+	return d.String(), nil
+}
+
+// apply changes c by the event. It is pure: side effects on other cases (a
+// repeat petition marks its original) and event-count metrics are the
+// caller's (see service.applyEvent).
+func (c *caseState) apply(env *eventsv1.Envelope) error {
+	switch e := env.PayloadMessage().(type) {
+	case *eventsv1.PetitionRegistered:
+		day := ""
+		if e.GetReceivedAt() != nil {
+			day = county.DateOf(e.GetReceivedAt().AsTime()).String()
+		} else {
+			var err error
+			if day, err = eventDay(env, ""); err != nil {
+				return err
+			}
+		}
+		due, err := checkDate(env, "routing_due", e.GetRoutingDue())
+		if err != nil {
+			return err
+		}
+		c.Registered, c.Imported, c.ReceivedDay = true, env.GetImported(), day
+		c.Channel = channelKeys[e.GetChannel()]
+		c.CategoryHint = categoryKeys[e.GetCategoryHint()]
+		c.Township = strings.TrimSpace(e.GetTownship())
+		c.Respondent = strings.TrimSpace(e.GetRespondent())
+		c.Persons = max(int(e.GetPersonCount()), 1)
+		c.Group = e.GetGroup()
+		c.RepeatOf = e.GetRepeatOf()
+		c.RoutingDue = due
+	case *eventsv1.CaseAssigned:
+		day, err := eventDay(env, "")
+		if err != nil {
+			return err
+		}
+		due, err := checkDate(env, "acknowledge_due", e.GetAcknowledgeDue())
+		if err != nil {
+			return err
+		}
+		mode := "transfer"
+		if e.GetMode() == eventsv1.AssignMode_ASSIGN_MODE_ASSIGN {
+			mode = "assign"
+		}
+		c.setRoute(routeAssigned, day, categoryKeys[e.GetCategory()])
+		c.AssignMode, c.LeadDept, c.AckDue = mode, e.GetLeadDepartment(), due
+	case *eventsv1.CaseDiverted:
+		day, err := eventDay(env, "")
+		if err != nil {
+			return err
+		}
+		c.setRoute(routeDiverted, day, categoryKeys[e.GetCategory()])
+		c.LegalChannel = legalChannelKeys[e.GetLegalChannel()]
+		if c.LegalChannel == "" {
+			c.LegalChannel = "other-legal"
+		}
+	case *eventsv1.CaseForwarded:
+		day, err := eventDay(env, "")
+		if err != nil {
+			return err
+		}
+		c.setRoute(routeForwarded, day, categoryKeys[e.GetCategory()])
+	case *eventsv1.CaseNotAccepted:
+		day, err := eventDay(env, "")
+		if err != nil {
+			return err
+		}
+		c.setRoute(routeNotAccepted, day, "")
+	case *eventsv1.CaseAcknowledged:
+		day, err := eventDay(env, e.GetNotifiedOn())
+		if err != nil {
+			return err
+		}
+		c.AckDay, c.AckDept = day, e.GetDepartment()
+		c.clearOverdue("acknowledge")
+	case *eventsv1.CaseObjected:
+		if e.GetWithinWindow() {
+			// Routing takes the case back: the acknowledgement clock of
+			// this assignment no longer runs.
+			c.clearOverdue("acknowledge")
+		}
+	case *eventsv1.CaseAccepted:
+		due, err := checkDate(env, "handling_due", e.GetHandlingDue())
+		if err != nil {
+			return err
+		}
+		c.HandlingDue = due
+		if c.AckDay == "" {
+			// Acceptance without a separate notice: the acceptance is the
+			// acknowledgement.
+			if c.AckDay, err = eventDay(env, ""); err != nil {
+				return err
+			}
+			c.AckDept = e.GetDepartment()
+		}
+	case *eventsv1.CaseExtended:
+		due, err := checkDate(env, "new_due", e.GetNewDue())
+		if err != nil {
+			return err
+		}
+		if due != "" {
+			c.HandlingDue = due
+		}
+		c.Extended = true
+	case *eventsv1.CaseReplied:
+		day, err := eventDay(env, e.GetRepliedOn())
+		if err != nil {
+			return err
+		}
+		c.RepliedDay = day
+		c.clearOverdue("handling")
+	case *eventsv1.CaseReturned:
+		due, err := checkDate(env, "new_due", e.GetNewDue())
+		if err != nil {
+			return err
+		}
+		// 退回重办: handled again against a new due day.
+		c.HandlingDue, c.RepliedDay = due, ""
+		c.clearOverdue("handling")
+	case *eventsv1.CaseServed:
+	case *eventsv1.CaseEvaluated:
+		day, err := eventDay(env, "")
+		if err != nil {
+			return err
+		}
+		r := ratingKeys[e.GetRating()]
+		if r == "" {
+			return refuse("case.evaluated without a rating")
+		}
+		switch e.GetTarget() {
+		case eventsv1.EvaluationTarget_EVALUATION_TARGET_BUREAU:
+			c.BureauRating, c.BureauRatingDay = r, day
+		case eventsv1.EvaluationTarget_EVALUATION_TARGET_HANDLING_UNIT:
+			c.UnitRating, c.UnitRatingDay, c.UnitRatingDept = r, day, e.GetDepartment()
+		default:
+			return refuse("case.evaluated without a target")
+		}
+	case *eventsv1.CaseReviewRequested:
+		day, err := eventDay(env, "")
+		if err != nil {
+			return err
+		}
+		due, err := checkDate(env, "decision_due", e.GetDecisionDue())
+		if err != nil {
+			return err
+		}
+		c.ReviewDay, c.ReviewDue = day, due
+	case *eventsv1.CaseReviewDecided:
+		day, err := eventDay(env, "")
+		if err != nil {
+			return err
+		}
+		c.ReviewDecidedDay, c.ReviewOutcome = day, reviewOutcomeKeys[e.GetOutcome()]
+		c.clearOverdue("review")
+	case *eventsv1.CaseReReviewRequested:
+		day, err := eventDay(env, "")
+		if err != nil {
+			return err
+		}
+		due, err := checkDate(env, "decision_due", e.GetDecisionDue())
+		if err != nil {
+			return err
+		}
+		c.ReReviewDay, c.ReReviewDue = day, due
+	case *eventsv1.CaseReReviewDecided:
+		day, err := eventDay(env, "")
+		if err != nil {
+			return err
+		}
+		c.ReReviewDecided, c.ReReviewOutcome = day, reviewOutcomeKeys[e.GetOutcome()]
+		c.clearOverdue("re_review")
+	case *eventsv1.CaseMediated:
+		day, err := eventDay(env, "")
+		if err != nil {
+			return err
+		}
+		c.MediationDay = day
+		c.MediationAgreed = c.MediationAgreed || e.GetAgreementReached()
+	case *eventsv1.CaseSupervisionAction:
+		if e.GetKind() == eventsv1.SupervisionActionKind_SUPERVISION_ACTION_KIND_OVERDUE && c.open() {
+			if clk, ok := overdueClocks[e.GetClock()]; ok && (clk != "routing" || c.RouteKind == "") {
+				c.OverdueDept, c.OverdueClock = e.GetDepartment(), clk
+			}
+		}
+	case *eventsv1.CaseSupervisionAnswered:
+	case *eventsv1.CaseFlagged:
+		if e.GetFlag() == eventsv1.CaseFlag_CASE_FLAG_LEADER_OWNED {
+			c.LeaderOwned = e.GetSet()
+		}
+	case *eventsv1.CaseClosed:
+		day, err := eventDay(env, "")
+		if err != nil {
+			return err
+		}
+		c.ClosedDay, c.CloseReason = day, closeReasonKeys[e.GetReason()]
+		if c.CloseReason == "" {
+			c.CloseReason = "other"
+		}
+		c.OverdueDept, c.OverdueClock = "", ""
+	case *eventsv1.CaseFinal:
+		day, err := eventDay(env, "")
+		if err != nil {
+			return err
+		}
+		c.FinalDay = day
+		c.OverdueDept, c.OverdueClock = "", ""
+	case nil:
+		return refuse("envelope %s has no payload this version knows", env.GetEventId())
+	default:
+		return refuse("statistics does not consume %s", env.GetType())
+	}
+	return nil
+}
+
+func (c *caseState) setRoute(kind, day, category string) {
+	if c.RouteKind == routeAssigned && kind == routeAssigned && c.OverdueClock == "acknowledge" {
+		c.OverdueDept, c.OverdueClock = "", "" // re-routed: a new acknowledgement clock
+	}
+	c.RouteKind, c.RouteDay = kind, day
+	if category != "" {
+		c.CategoryRouted = category
+	}
+	if kind != routeAssigned {
+		c.AssignMode, c.LeadDept, c.AckDue = "", "", ""
+	}
+	if kind != routeDiverted {
+		c.LegalChannel = ""
+	}
+	if c.OverdueClock == "routing" {
+		c.OverdueDept, c.OverdueClock = "", ""
+	}
+}
+
+func (c *caseState) clearOverdue(clock string) {
+	if c.OverdueClock == clock {
+		c.OverdueDept, c.OverdueClock = "", ""
+	}
+}
