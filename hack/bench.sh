@@ -40,6 +40,9 @@ echo
 echo "## intake: POST /v1/petitions over HTTP at 1 and 64 clients; history import (in-process broker)"
 go test -run '^$' -bench . -benchtime "${INTAKE_BENCHTIME:-2000x}" -count 1 ./intake/ | grep -E '^Benchmark'
 echo
+echo "## routing decisions (200 rules, 60 departments, worst case), supervision actions and timers, statistics ingest and summary"
+go test -run '^$' -bench . -benchtime "${SERVICE_BENCHTIME:-1s}" ./routing/ ./supervision/ ./statistics/ | grep -E '^Benchmark'
+echo
 echo "## intake: idle footprint of the service binary (SQLite, dev broker)"
 go build -o "$work/intake" ./cmd/intake
 head -c 48 /dev/urandom | base64 > "$work/secret"
