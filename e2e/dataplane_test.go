@@ -21,6 +21,7 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/segmentio/kafka-go"
 
 	"xinfang.io/hack/devbroker/brokertest"
 )
@@ -436,6 +437,101 @@ func TestDataPlane(t *testing.T) {
 	c.register(t, 2000, 16, 0, s)
 	checkFigures(t, c, s)
 	checkTrace(t, otlp, s.cases[len(s.cases)/2])
+	checkWireFormat(t, c)
+
+	// A poison message goes to the dead-letter topic and the flow continues.
+	w := &kafka.Writer{Addr: kafka.TCP(c.broker.Addr), RequiredAcks: kafka.RequireAll, Transport: &kafka.Transport{}}
+	defer w.Close()
+	if err := w.WriteMessages(context.Background(), kafka.Message{Topic: "xinfang.anji.petitions", Key: []byte("poison"), Value: []byte("not an envelope")}); err != nil {
+		t.Fatal(err)
+	}
+	c.register(t, 50, 4, 2000, s)
+	checkFigures(t, c, s)
+	dead := readTopic(t, c.broker.Addr, "xinfang.anji.deadletter", 2)
+	groups := map[string]bool{}
+	for _, m := range dead {
+		if string(m.Key) == "poison" {
+			for _, h := range m.Headers {
+				if h.Key == "xinfang-dlq-consumer-group" {
+					groups[string(h.Value)] = true
+				}
+			}
+		}
+	}
+	// Routing and statistics both consume the petitions stream.
+	var routing, statistics bool
+	for g := range groups {
+		routing = routing || strings.HasPrefix(g, "xinfang.anji.routing")
+		statistics = statistics || strings.HasPrefix(g, "xinfang.anji.statistics")
+	}
+	if !routing || !statistics {
+		t.Errorf("dead letters of the poison message by groups %v, want routing's and statistics'", groups)
+	}
+}
+
+// checkWireFormat reads a registration with kcat (an independent Kafka
+// client) and decodes it with protoc and the published proto schema.
+func checkWireFormat(t *testing.T, c *county) {
+	t.Helper()
+	for _, tool := range []string{"kcat", "protoc"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s not installed (make deps installs it)", tool)
+			}
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	raw, err := exec.Command("kcat", "-b", c.broker.Addr, "-C", "-t", "xinfang.anji.petitions", "-p", "0", "-o", "beginning", "-c", "1", "-e", "-q", "-f", "%s").Output()
+	if err != nil || len(raw) == 0 {
+		t.Fatalf("kcat: %v (%d bytes)", err, len(raw))
+	}
+	dec := exec.Command("protoc", "--decode=xinfang.events.v1.Envelope", "-I", filepath.Join(repoRoot, "proto"), "-I", "/usr/include", "xinfang/events/v1/envelope.proto")
+	dec.Stdin = bytes.NewReader(raw)
+	out, err := dec.CombinedOutput()
+	if err != nil {
+		t.Fatalf("protoc --decode: %v\n%s", err, out)
+	}
+	for _, want := range []string{`county: "anji"`, `type: "petition.registered"`, "petition_registered {", "petitioner_keys:"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("decoded record lacks %s:\n%s", want, out)
+		}
+	}
+}
+
+// readTopic reads at least n messages from every partition of topic.
+func readTopic(t *testing.T, broker, topic string, n int) []kafka.Message {
+	t.Helper()
+	var out []kafka.Message
+	deadline := time.Now().Add(60 * time.Second)
+	for len(out) < n {
+		out = out[:0]
+		conn, err := kafka.Dial("tcp", broker)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts, err := conn.ReadPartitions(topic)
+		conn.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range parts {
+			r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{broker}, Topic: topic, Partition: p.ID, MaxWait: 50 * time.Millisecond})
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			for {
+				m, err := r.FetchMessage(ctx)
+				if err != nil {
+					break
+				}
+				out = append(out, m)
+			}
+			cancel()
+			r.Close()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("topic %s: %d messages, want %d", topic, len(out), n)
+		}
+	}
+	return out
 }
 
 // checkTrace asserts that one case's spans from the four services form one
