@@ -27,8 +27,9 @@ build: ## build every module, in the workspace and alone (GOWORK=off)
 	@for m in $(MODULES); do echo "build $$m"; (cd $$m && go build ./... && GOWORK=off go build ./...); done
 
 .PHONY: test
-test: deps ## unit, integration and store tests (SQLite and a throwaway PostgreSQL)
+test: deps ## unit, integration, envtest and end-to-end tests (SQLite, PostgreSQL, kube-apiserver, helm)
 	hack/postgres.sh start "$(PGDIR)" >/dev/null
+	export KUBEBUILDER_ASSETS="$$(hack/testbin.sh)"; \
 	export XINFANG_TEST_POSTGRES_DSN="$$(cat "$(PGDIR)/dsn")"; \
 	status=0; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...) || status=1; done; \
 	echo "== benchmark smoke (the code make bench runs, a few messages)"; \

@@ -46,6 +46,11 @@ type Options struct {
 	OTLPEndpoint string
 	// AuthJWKS is the staff-token key set (URL) the services verify with.
 	AuthJWKS string
+	// StrimziNamespace is where a County's spec.kafka.strimziCluster lives;
+	// a county that names only the Strimzi cluster reaches it through
+	// <cluster>-kafka-bootstrap.<StrimziNamespace>.svc:9092 (Strimzi's
+	// bootstrap Service, plain listener on its default port).
+	StrimziNamespace string
 }
 
 // Labels every object of a county carries.
@@ -81,6 +86,10 @@ func Objects(c *v1alpha1.County, o Options) ([]client.Object, error) {
 	}
 	return out, nil
 }
+
+// Labels are the labels of a county's objects (of one component, or of the
+// whole county when component is empty).
+func Labels(c *v1alpha1.County, component string) map[string]string { return labels(c, component) }
 
 func labels(c *v1alpha1.County, component string) map[string]string {
 	l := map[string]string{

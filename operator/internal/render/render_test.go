@@ -158,3 +158,16 @@ func TestNetworkPoliciesSelectNamespacesByTheirName(t *testing.T) {
 		}
 	}
 }
+
+func TestKafkaBrokers(t *testing.T) {
+	c := sample(t)
+	if got := KafkaBrokers(c, opts); got != "kafka.kafka.svc:9092" {
+		t.Fatalf("bootstrap servers: %s", got)
+	}
+	c.Spec.Kafka = v1alpha1.KafkaSpec{StrimziCluster: "huzhou"}
+	o := opts
+	o.StrimziNamespace = "strimzi"
+	if got := KafkaBrokers(c, o); got != "huzhou-kafka-bootstrap.strimzi.svc:9092" {
+		t.Fatalf("strimzi: %s", got)
+	}
+}

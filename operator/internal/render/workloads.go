@@ -19,7 +19,9 @@ const (
 	// the petitioner HMAC key). The operator creates it once and never
 	// rewrites it: a new key would make sealed data unreadable.
 	IntakeKeysSecret = "intake-keys"
-	intakeKeysDir    = "/etc/xinfang-intake-keys" // not under the county file's read-only mount
+	// IntakeKeysFile is the key of the key file in that Secret.
+	IntakeKeysFile = "keys.json"
+	intakeKeysDir  = "/etc/xinfang-intake-keys" // not under the county file's read-only mount
 	// DatabaseURLKey is the key of the PostgreSQL URL in the County's
 	// database secret.
 	DatabaseURLKey = "url"
@@ -88,7 +90,7 @@ func env(c *v1alpha1.County, s Service, o Options) []corev1.EnvVar {
 		{Name: "XINFANG_COUNTY", Value: c.Name},
 		{Name: "XINFANG_COUNTY_FILE", Value: CountyFileDir + "/" + CountyFileKey},
 		{Name: "XINFANG_HTTP_ADDR", Value: fmt.Sprintf("0.0.0.0:%d", s.Port)},
-		{Name: "XINFANG_KAFKA_BROKERS", Value: strings.Join(c.Spec.Kafka.BootstrapServers, ",")},
+		{Name: "XINFANG_KAFKA_BROKERS", Value: KafkaBrokers(c, o)},
 		// Topics are the operator's to provision (and to keep or delete).
 		{Name: "XINFANG_KAFKA_CREATE_TOPICS", Value: "false"},
 		{Name: "XINFANG_LOG_FORMAT", Value: "json"},
@@ -110,10 +112,28 @@ func env(c *v1alpha1.County, s Service, o Options) []corev1.EnvVar {
 				LocalObjectReference: corev1.LocalObjectReference{Name: databaseSecret(c)}, Key: DatabaseURLKey}}})
 	}
 	if s.Name == "intake" {
-		e = append(e, corev1.EnvVar{Name: "XINFANG_INTAKE_KEY_FILE", Value: intakeKeysDir + "/keys.json"},
+		e = append(e, corev1.EnvVar{Name: "XINFANG_INTAKE_KEY_FILE", Value: intakeKeysDir + "/" + IntakeKeysFile},
 			corev1.EnvVar{Name: "XINFANG_INTAKE_TRUST_PROXY", Value: "true"})
 	}
 	return e
+}
+
+// DatabaseSecret is the Secret (in the county's namespace) holding the
+// PostgreSQL URL under DatabaseURLKey.
+func DatabaseSecret(c *v1alpha1.County) string { return databaseSecret(c) }
+
+// KafkaBrokers is the services' bootstrap list: spec.kafka.bootstrapServers,
+// or, for a county that names only a Strimzi cluster, that cluster's
+// bootstrap Service.
+func KafkaBrokers(c *v1alpha1.County, o Options) string {
+	if len(c.Spec.Kafka.BootstrapServers) == 0 && c.Spec.Kafka.StrimziCluster != "" {
+		ns := o.StrimziNamespace
+		if ns == "" {
+			ns = "kafka"
+		}
+		return fmt.Sprintf("%s-kafka-bootstrap.%s.svc:9092", c.Spec.Kafka.StrimziCluster, ns)
+	}
+	return strings.Join(c.Spec.Kafka.BootstrapServers, ",")
 }
 
 func databaseSecret(c *v1alpha1.County) string {

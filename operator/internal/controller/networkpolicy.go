@@ -1,0 +1,42 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"xinfang.io/operator/api/v1alpha1"
+)
+
+// reconcileNetworkPolicies applies the county's NetworkPolicies (default
+// deny; the county's own pods; the ingress namespace to intake; the
+// monitoring namespace to metrics — peers selected by
+// kubernetes.io/metadata.name) and sets IsolationReady from them and the
+// quota. A policy no longer rendered (say the ingress namespace option was
+// unset) is pruned with the other leftovers.
+func (r *CountyReconciler) reconcileNetworkPolicies(ctx context.Context, c *v1alpha1.County, nps []*networkingv1.NetworkPolicy, quotaErr error, st *state) {
+	var errs []error
+	names := make([]string, 0, len(nps))
+	for _, np := range nps {
+		if _, err := r.apply(ctx, c, np, owned); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		names = append(names, np.Name)
+	}
+	if err := errors.Join(errs...); err != nil {
+		st.err(err)
+		st.set(CondIsolationReady, metav1.ConditionFalse, ReasonApplyFailed, err.Error())
+		return
+	}
+	if quotaErr != nil {
+		st.set(CondIsolationReady, metav1.ConditionFalse, ReasonApplyFailed, quotaErr.Error())
+		return
+	}
+	st.set(CondIsolationReady, metav1.ConditionTrue, ReasonPoliciesApplied,
+		fmt.Sprintf("network policies %s, resource quota and limit range applied", strings.Join(names, ", ")))
+}

@@ -1,0 +1,204 @@
+package controller
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"xinfang.io/operator/api/v1alpha1"
+)
+
+// AnnotationTemplateHash, on a Deployment's own metadata (never on its pod
+// template, so it restarts nothing), is the hash of the pod template the
+// operator rendered. It tells an operator-caused change (an upgrade: same
+// County generation, new template) from a spec edit, for the rollout gate.
+const AnnotationTemplateHash = "xinfang.io/template-hash"
+
+// reconcileWorkloads applies the ServiceAccounts, Services,
+// PodDisruptionBudgets and Deployments of the four services and sets
+// WorkloadsAvailable from the Deployments' real status, as the deployment
+// controller reports it.
+//
+// Gradual upgrades: when the operator itself changes a county's pod
+// templates (new default image after an operator upgrade), the county must
+// hold one of MaxConcurrentRollouts slots; it keeps it until its Deployments
+// are available again. Counties without a slot keep their running template
+// (RolloutQueued) and are looked at again later. A spec edit by the bureau
+// (a new County generation) is applied at once.
+func (r *CountyReconciler) reconcileWorkloads(ctx context.Context, c *v1alpha1.County, rd *rendered, st *state) {
+	var errs []error
+	for _, o := range rd.accounts {
+		if _, err := r.apply(ctx, c, o, owned); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, o := range rd.services {
+		if _, err := r.apply(ctx, c, o, owned); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, o := range rd.pdbs {
+		if _, err := r.apply(ctx, c, o, owned); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	operatorCaused := c.Status.ObservedGeneration == c.Generation
+	var deployments []*appsv1.Deployment
+	var queued []string
+	for _, d := range rd.deployments {
+		want := templateHash(&d.Spec.Template)
+		if d.Annotations == nil {
+			d.Annotations = map[string]string{}
+		}
+		d.Annotations[AnnotationTemplateHash] = want
+		live := &appsv1.Deployment{}
+		err := r.Client.Get(ctx, client.ObjectKeyFromObject(d), live)
+		if err == nil && operatorCaused && live.Annotations[AnnotationTemplateHash] != want && !r.rollouts.acquire(c.Name) {
+			queued = append(queued, d.Name)
+			deployments = append(deployments, live)
+			continue
+		}
+		u, err := r.apply(ctx, c, d, owned)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		got := &appsv1.Deployment{}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, got); err != nil {
+			errs = append(errs, fmt.Errorf("decode deployment %s: %w", d.Name, err))
+			continue
+		}
+		deployments = append(deployments, got)
+	}
+	if err := errors.Join(errs...); err != nil {
+		st.err(err)
+		st.set(CondWorkloadsAvailable, metav1.ConditionFalse, ReasonApplyFailed, err.Error())
+		return
+	}
+	if len(queued) > 0 {
+		st.set(CondWorkloadsAvailable, metav1.ConditionFalse, ReasonRolloutQueued,
+			fmt.Sprintf("the operator's update of %s waits for a rollout slot (%d counties may roll out at once)", strings.Join(queued, ", "), r.MaxConcurrentRollouts))
+		st.requeue(requeueWaiting)
+		return
+	}
+	reason, ok := ReasonAvailable, true
+	var waiting []string
+	for _, d := range deployments {
+		avail, why, msg := DeploymentAvailable(d)
+		if avail {
+			continue
+		}
+		ok = false
+		if why == ReasonDeadlineExceeded || reason == ReasonAvailable {
+			reason = why
+		}
+		waiting = append(waiting, d.Name+": "+msg)
+	}
+	if !ok {
+		st.set(CondWorkloadsAvailable, metav1.ConditionFalse, reason, strings.Join(waiting, "; "))
+		return
+	}
+	r.rollouts.release(c.Name)
+	names := make([]string, 0, len(deployments))
+	for _, d := range deployments {
+		names = append(names, d.Name)
+	}
+	st.set(CondWorkloadsAvailable, metav1.ConditionTrue, ReasonAvailable,
+		"deployments available with their current template: "+strings.Join(names, ", "))
+}
+
+// DeploymentAvailable reads a Deployment's status as the deployment
+// controller wrote it: available once the controller has observed the
+// current generation, every replica runs the current template, enough are
+// available and no old replica is left. The reason is Progressing while the
+// rollout is under way and ProgressDeadlineExceeded when it is stuck.
+func DeploymentAvailable(d *appsv1.Deployment) (bool, string, string) {
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	s := d.Status
+	for _, cond := range s.Conditions {
+		if cond.Type == appsv1.DeploymentProgressing && cond.Status == corev1.ConditionFalse && cond.Reason == "ProgressDeadlineExceeded" {
+			return false, ReasonDeadlineExceeded, "rollout exceeded its progress deadline: " + cond.Message
+		}
+	}
+	switch {
+	case s.ObservedGeneration < d.Generation:
+		return false, ReasonProgressing, fmt.Sprintf("generation %d not yet observed by the deployment controller (observed %d)", d.Generation, s.ObservedGeneration)
+	case s.UpdatedReplicas < want:
+		return false, ReasonProgressing, fmt.Sprintf("%d of %d replicas updated", s.UpdatedReplicas, want)
+	case s.Replicas > s.UpdatedReplicas:
+		return false, ReasonProgressing, fmt.Sprintf("%d old replicas terminating", s.Replicas-s.UpdatedReplicas)
+	case s.AvailableReplicas < want:
+		return false, ReasonProgressing, fmt.Sprintf("%d of %d replicas available", s.AvailableReplicas, want)
+	}
+	return true, ReasonAvailable, fmt.Sprintf("%d replicas available", s.AvailableReplicas)
+}
+
+// templateHash is a content hash of a rendered pod template.
+func templateHash(t *corev1.PodTemplateSpec) string {
+	b, err := json.Marshal(t)
+	if err != nil {
+		panic(fmt.Sprintf("encode pod template: %v", err)) // a rendered struct always encodes
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])[:16]
+}
+
+// rolloutGate hands out at most max rollout slots, one per county.
+type rolloutGate struct {
+	mu     sync.Mutex
+	max    int
+	active map[string]bool
+}
+
+func newRolloutGate(max int) *rolloutGate {
+	return &rolloutGate{max: max, active: map[string]bool{}}
+}
+
+func (g *rolloutGate) acquire(county string) bool {
+	if g.max <= 0 {
+		return true
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.active[county] {
+		return true
+	}
+	if len(g.active) >= g.max {
+		return false
+	}
+	g.active[county] = true
+	return true
+}
+
+func (g *rolloutGate) release(county string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.active, county)
+}
+
+// holders lists the counties holding a slot (for tests and logs).
+func (g *rolloutGate) holders() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]string, 0, len(g.active))
+	for k := range g.active {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

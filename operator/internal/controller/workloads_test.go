@@ -1,0 +1,299 @@
+package controller
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"xinfang.io/operator/api/v1alpha1"
+	"xinfang.io/operator/internal/render"
+)
+
+func TestDeploymentAvailable(t *testing.T) {
+	two := int32(2)
+	base := func() *appsv1.Deployment {
+		return &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Generation: 3},
+			Spec:       appsv1.DeploymentSpec{Replicas: &two},
+			Status: appsv1.DeploymentStatus{ObservedGeneration: 3, Replicas: 2, UpdatedReplicas: 2, AvailableReplicas: 2, ReadyReplicas: 2,
+				Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue}}},
+		}
+	}
+	cases := map[string]struct {
+		mutate func(*appsv1.Deployment)
+		ok     bool
+		reason string
+	}{
+		"available":                 {func(*appsv1.Deployment) {}, true, ReasonAvailable},
+		"fresh (no controller yet)": {func(d *appsv1.Deployment) { d.Status = appsv1.DeploymentStatus{} }, false, ReasonProgressing},
+		"new generation unobserved": {func(d *appsv1.Deployment) { d.Generation = 4 }, false, ReasonProgressing},
+		"rolling":                   {func(d *appsv1.Deployment) { d.Status.UpdatedReplicas = 1 }, false, ReasonProgressing},
+		"old replica left":          {func(d *appsv1.Deployment) { d.Status.Replicas = 3 }, false, ReasonProgressing},
+		"not yet available":         {func(d *appsv1.Deployment) { d.Status.AvailableReplicas = 1 }, false, ReasonProgressing},
+		"stuck": {func(d *appsv1.Deployment) {
+			d.Status.UpdatedReplicas = 1
+			d.Status.Conditions = append(d.Status.Conditions, appsv1.DeploymentCondition{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionFalse, Reason: "ProgressDeadlineExceeded"})
+		}, false, ReasonDeadlineExceeded},
+	}
+	for name, tc := range cases {
+		d := base()
+		tc.mutate(d)
+		ok, reason, msg := DeploymentAvailable(d)
+		if ok != tc.ok || reason != tc.reason || msg == "" {
+			t.Errorf("%s: %v %s %q, want %v %s", name, ok, reason, msg, tc.ok, tc.reason)
+		}
+	}
+}
+
+func TestReadySummary(t *testing.T) {
+	c := &v1alpha1.County{ObjectMeta: metav1.ObjectMeta{Generation: 7}}
+	st := newState(c)
+	for _, typ := range concerns {
+		st.set(typ, metav1.ConditionTrue, ReasonApplied, "ok")
+	}
+	if r := st.summary(); r.Status != metav1.ConditionTrue || r.Reason != ReasonReady || r.ObservedGeneration != 7 {
+		t.Fatalf("all true: %+v", r)
+	}
+	st.set(CondIsolationReady, metav1.ConditionFalse, ReasonApplyFailed, "boom")
+	st.set(CondTopicsReady, metav1.ConditionFalse, ReasonKafkaUnreachable, "no kafka")
+	if r := st.summary(); r.Status != metav1.ConditionFalse || r.Reason != ReasonKafkaUnreachable || !strings.HasPrefix(r.Message, "TopicsReady: ") {
+		t.Fatalf("first failing concern: %+v", r)
+	}
+	delete(st.conds, CondNamespaceReady)
+	if r := st.summary(); r.Status != metav1.ConditionFalse || r.Reason != ReasonKafkaUnreachable {
+		t.Fatalf("a failure wins over a concern not evaluated: %+v", r)
+	}
+	st.set(CondTopicsReady, metav1.ConditionTrue, ReasonTopicsCreated, "ok")
+	st.set(CondIsolationReady, metav1.ConditionTrue, ReasonPoliciesApplied, "ok")
+	if r := st.summary(); r.Status != metav1.ConditionUnknown || r.Reason != ReasonReconciling {
+		t.Fatalf("missing concern: %+v", r)
+	}
+	st.set(CondNamespaceReady, metav1.ConditionFalse, ReasonApplyFailed, "boom")
+	var status v1alpha1.CountyStatus
+	r := st.summary()
+	st.applyTo(&status, &r)
+	if status.ObservedGeneration != 7 || meta.FindStatusCondition(status.Conditions, CondTopicsReady).ObservedGeneration != 7 {
+		t.Fatalf("status %+v", status)
+	}
+}
+
+func images(t *testing.T, ns string) map[string]string {
+	t.Helper()
+	list := &appsv1.DeploymentList{}
+	if err := k8s.List(context.Background(), list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, d := range list.Items {
+		out[d.Name] = d.Spec.Template.Spec.Containers[0].Image
+	}
+	return out
+}
+
+func allImages(m map[string]string, want string) bool {
+	for _, img := range m {
+		if !strings.HasSuffix(img, want) {
+			return false
+		}
+	}
+	return len(m) == 4
+}
+
+// An operator upgrade (new default image) rolls out county by county: with
+// one rollout slot, the second county keeps its running template until the
+// first is available again — which, without a deployment controller here,
+// never happens. A spec edit of the waiting county is applied at once.
+// These counties are invisible to the suite's manager; the test runs the
+// reconciles itself, through a client without a cache.
+func TestUpgradeRollsOutGradually(t *testing.T) {
+	needEnv(t)
+	ctx := context.Background()
+	manual := func(name string) *v1alpha1.County {
+		c := sample(t, name)
+		c.Labels = map[string]string{manualLabel: "true"}
+		return createCounty(t, c)
+	}
+	newReconciler := func(tag string, rollouts int) *CountyReconciler {
+		opts := testOpts
+		opts.DefaultImageTag = tag
+		return &CountyReconciler{Client: k8s, APIReader: k8s, Scheme: scheme, RESTMapper: k8s.RESTMapper(), Options: opts,
+			Topics: TopicOptions{Partitions: 6}, MaxConcurrentRollouts: rollouts, metrics: newCountyMetrics(nil)}
+	}
+	reconcileOnce := func(r *CountyReconciler, name string) {
+		t.Helper()
+		if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKey{Name: name}}); err != nil {
+			t.Fatalf("reconcile %s: %v", name, err)
+		}
+	}
+	a, b := manual("upgrade-a"), manual("upgrade-b")
+	old := newReconciler("v0.1.0", 0)
+	reconcileOnce(old, a.Name)
+	reconcileOnce(old, b.Name)
+	if !allImages(images(t, "xinfang-upgrade-a"), ":v0.1.0") || !allImages(images(t, "xinfang-upgrade-b"), ":v0.1.0") {
+		t.Fatalf("before the upgrade: %v %v", images(t, "xinfang-upgrade-a"), images(t, "xinfang-upgrade-b"))
+	}
+
+	upgraded := newReconciler("v0.2.0", 1)
+	reconcileOnce(upgraded, a.Name)
+	reconcileOnce(upgraded, b.Name)
+	if got := images(t, "xinfang-upgrade-a"); !allImages(got, ":v0.2.0") {
+		t.Fatalf("first county not upgraded: %v", got)
+	}
+	if got := images(t, "xinfang-upgrade-b"); !allImages(got, ":v0.1.0") {
+		t.Fatalf("second county upgraded while the first is still rolling out: %v", got)
+	}
+	cb := getCounty(t, b.Name)
+	if cond, err := condition(cb, CondWorkloadsAvailable); err != nil || cond.Reason != ReasonRolloutQueued {
+		t.Fatalf("waiting county: %v %v", cond, err)
+	}
+	if h := upgraded.rollouts.holders(); len(h) != 1 || h[0] != a.Name {
+		t.Fatalf("slot holders %v", h)
+	}
+	// Its other objects are still kept in line meanwhile.
+	cm := &corev1.ConfigMap{}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: "xinfang-upgrade-b", Name: render.ConfigMapName}, cm); err != nil {
+		t.Fatal(err)
+	}
+
+	// The bureau edits the waiting county: its own change goes through.
+	updateCounty(t, b.Name, func(c *v1alpha1.County) { c.Spec.DisplayName = "安吉县（测试）" })
+	reconcileOnce(upgraded, b.Name)
+	if got := images(t, "xinfang-upgrade-b"); !allImages(got, ":v0.2.0") {
+		t.Fatalf("a spec edit was held back by the rollout gate: %v", got)
+	}
+
+	// A deleted county gives its slot back.
+	if err := k8s.Delete(ctx, getCounty(t, a.Name)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "county a gone", func() error {
+		_, err := upgraded.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKey{Name: a.Name}})
+		if err != nil {
+			return err
+		}
+		if h := upgraded.rollouts.holders(); len(h) != 0 {
+			return errHolders(h)
+		}
+		return nil
+	})
+}
+
+type errHolders []string
+
+func (h errHolders) Error() string { return "slot holders " + strings.Join(h, ",") }
+
+func manualCounty(t *testing.T, name string, mutate func(*v1alpha1.County)) *v1alpha1.County {
+	t.Helper()
+	c := sample(t, name)
+	c.Labels = map[string]string{manualLabel: "true"}
+	if mutate != nil {
+		mutate(c)
+	}
+	return createCounty(t, c)
+}
+
+func manualReconciler(opts render.Options) *CountyReconciler {
+	return &CountyReconciler{Client: k8s, APIReader: k8s, Scheme: scheme, RESTMapper: k8s.RESTMapper(), Options: opts,
+		Topics: TopicOptions{Partitions: 6}, metrics: newCountyMetrics(nil)}
+}
+
+func reconcileOnce(t *testing.T, r *CountyReconciler, name string) {
+	t.Helper()
+	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Name: name}}); err != nil {
+		t.Fatalf("reconcile %s: %v", name, err)
+	}
+}
+
+func exists(t *testing.T, o client.Object) bool {
+	t.Helper()
+	err := k8s.Get(context.Background(), client.ObjectKeyFromObject(o), o)
+	if err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	return err == nil && o.GetDeletionTimestamp() == nil
+}
+
+// An object no longer rendered is pruned: the ingress policy once the
+// operator runs without an ingress namespace.
+func TestUnsetOptionPrunesItsPolicy(t *testing.T) {
+	needEnv(t)
+	c := manualCounty(t, "prune-opt", nil)
+	reconcileOnce(t, manualReconciler(testOpts), c.Name)
+	np := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "xinfang-prune-opt", Name: "allow-ingress-intake"}}
+	if !exists(t, np) {
+		t.Fatal("no ingress policy with an ingress namespace")
+	}
+	opts := testOpts
+	opts.IngressNamespace = ""
+	reconcileOnce(t, manualReconciler(opts), c.Name)
+	if exists(t, np) {
+		t.Fatal("ingress policy kept after the option was unset")
+	}
+	if !exists(t, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "xinfang-prune-opt", Name: "default-deny"}}) {
+		t.Fatal("default-deny pruned")
+	}
+}
+
+// Moving a county from SQLite to PostgreSQL stops rendering its volume
+// claims: under Retain they stay (the records are in them), under Delete
+// they are pruned.
+func TestVolumeClaimsArePrunedOnlyUnderDelete(t *testing.T) {
+	needEnv(t)
+	for _, policy := range []v1alpha1.DeletionPolicy{v1alpha1.DeletionPolicyRetain, v1alpha1.DeletionPolicyDelete} {
+		name := "pvc-" + strings.ToLower(string(policy))
+		c := manualCounty(t, name, func(c *v1alpha1.County) { c.Spec.DeletionPolicy = policy })
+		r := manualReconciler(testOpts)
+		reconcileOnce(t, r, c.Name)
+		pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "xinfang-" + name, Name: "intake-data"}}
+		if !exists(t, pvc) {
+			t.Fatalf("%s: no volume claim", policy)
+		}
+		updateCounty(t, name, func(c *v1alpha1.County) { c.Spec.Database = v1alpha1.DatabaseSpec{Type: "postgres"} })
+		reconcileOnce(t, r, c.Name)
+		kept := exists(t, pvc)
+		if policy == v1alpha1.DeletionPolicyRetain && !kept {
+			t.Fatal("Retain: a volume claim was pruned")
+		}
+		if policy == v1alpha1.DeletionPolicyDelete && kept {
+			t.Fatal("Delete: the unused volume claim was kept")
+		}
+	}
+}
+
+// The status patch carries the resourceVersion it was computed from; when
+// the County changed meanwhile it conflicts, and the patch is redone on the
+// latest County instead of failing or overwriting blindly.
+func TestStatusPatchRetriesOnConflict(t *testing.T) {
+	needEnv(t)
+	ctx := context.Background()
+	c := manualCounty(t, "conflict", nil)
+	stale := getCounty(t, c.Name)
+	poke(t, c.Name) // the County moves on: stale's resourceVersion is old
+	r := manualReconciler(testOpts)
+	r.init()
+	cond := metav1.Condition{Type: CondReady, Status: metav1.ConditionUnknown, Reason: ReasonReconciling, Message: "test", ObservedGeneration: stale.Generation}
+	calls := 0
+	err := r.patchStatus(ctx, stale, func(st *v1alpha1.CountyStatus) {
+		calls++
+		meta.SetStatusCondition(&st.Conditions, cond)
+	})
+	if err != nil {
+		t.Fatalf("patch status: %v", err)
+	}
+	if calls != 2 {
+		t.Fatalf("status computed %d times, want 2 (a conflict, then the retry)", calls)
+	}
+	got := getCounty(t, c.Name)
+	if meta.FindStatusCondition(got.Status.Conditions, CondReady) == nil || got.Annotations["test.xinfang.io/poke"] == "" {
+		t.Fatalf("status %v annotations %v", got.Status.Conditions, got.Annotations)
+	}
+}
