@@ -38,6 +38,7 @@ func RegisterHTTP(srv *httpserver.Server, e Endpoints, v *auth.Verifier, opts HT
 	srv.Handle("GET /v1/query/{code}", http.HandlerFunc(h.query))
 	srv.Handle("GET /v1/petitions/{caseId}", v.Middleware(http.HandlerFunc(h.petition)))
 	srv.Handle("POST /v1/import", v.Middleware(http.HandlerFunc(h.importNDJSON)))
+	registerPage(srv)
 }
 
 type handlers struct {
