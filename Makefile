@@ -29,7 +29,7 @@ build: ## build every module, in the workspace and alone (GOWORK=off)
 .PHONY: test
 test: deps ## unit, integration, envtest and end-to-end tests (SQLite, PostgreSQL, kube-apiserver, helm)
 	hack/postgres.sh start "$(PGDIR)" >/dev/null
-	export KUBEBUILDER_ASSETS="$$(hack/testbin.sh)"; \
+	export KUBEBUILDER_ASSETS="$$(hack/testbin.sh --cluster)"; \
 	export XINFANG_TEST_POSTGRES_DSN="$$(cat "$(PGDIR)/dsn")"; \
 	status=0; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...) || status=1; done; \
 	echo "== benchmark smoke (the code make bench runs, a few messages)"; \

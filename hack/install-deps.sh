@@ -9,7 +9,7 @@
 # silent when everything is present, and prints apt's log only on failure.
 set -euo pipefail
 
-default_packages=(protobuf-compiler libprotobuf-dev kcat postgresql chromium fonts-wqy-microhei)
+default_packages=(protobuf-compiler libprotobuf-dev kcat postgresql chromium fonts-wqy-microhei openssl curl)
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 die() {
