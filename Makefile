@@ -18,6 +18,10 @@ help: ## list the targets
 run: ## the whole county locally: dev broker + the services, state under .dev/ (Ctrl-C stops)
 	hack/run.sh
 
+.PHONY: demo
+demo: ## the county on a dev clock (a day every 3 s) under .dev/demo, playing a day of petitions (Ctrl-C stops)
+	hack/run.sh --demo
+
 .PHONY: deps
 deps: ## install the Debian packages the tests need (protoc, kcat, PostgreSQL)
 	hack/install-deps.sh

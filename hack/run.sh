@@ -4,9 +4,30 @@
 # configured from the example County (安吉县). All state lives under .dev/
 # (make clean-dev removes it); Ctrl-C stops everything, and the next run
 # resumes with the data kept.
+#
+# make demo (hack/run.sh --demo): the same county under .dev/demo, started
+# afresh each time on an accelerated dev clock (XINFANG_DEV_CLOCK_SPEED,
+# default 28800: one day every 3 s — never in production), then
+# services/cmd/demo plays a day of petitions and the departments' actions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dev=$(realpath -m "${XINFANG_DEV_DIR:-.dev}")
+demo=false
+for arg in "$@"; do
+	case $arg in
+	--demo) demo=true ;;
+	*) echo "usage: $0 [--demo]" >&2; exit 2 ;;
+	esac
+done
+if $demo; then
+	dev=$(realpath -m "${XINFANG_DEV_DIR:-.dev/demo}")
+	rm -rf "$dev"/{db,broker,logs,tokens,broker.ready} # a fresh day each time; keys are kept
+	export XINFANG_DEV_CLOCK_SPEED=${XINFANG_DEV_CLOCK_SPEED:-28800}
+	# The day starts at midnight of the coming Monday (China Standard Time);
+	# by the time the services are up it is morning there.
+	export XINFANG_DEV_CLOCK_START=${XINFANG_DEV_CLOCK_START:-$(TZ=Asia/Shanghai date -d 'next monday' +%Y-%m-%dT00:00:00+08:00)}
+else
+	dev=$(realpath -m "${XINFANG_DEV_DIR:-.dev}")
+fi
 county_file=${XINFANG_COUNTY_FILE:-operator/config/samples/county_anji.yaml}
 county=${XINFANG_COUNTY:-anji}
 services=(intake routing supervision statistics)
@@ -23,6 +44,7 @@ fi
 echo "building (first run: a few minutes)…"
 present=()
 for s in "${services[@]}"; do [[ -d services/cmd/$s ]] && present+=("./cmd/$s"); done
+$demo && present+=(./cmd/demo)
 (cd services && go build -o "$dev/bin/" "${present[@]}" ./cmd/devtoken)
 go build -o "$dev/bin/devbroker" ./hack/devbroker
 
@@ -46,6 +68,8 @@ for _ in $(seq 100); do [[ -s "$dev/broker.ready" ]] && break; sleep 0.1; done
 [[ -s "$dev/broker.ready" ]] || { echo "dev broker did not start: see $dev/logs/broker.log"; exit 1; }
 broker=$(head -n1 "$dev/broker.ready")
 
+# Every service reads the dev clock's start at the same real instant.
+$demo && export XINFANG_DEV_CLOCK_EPOCH=${XINFANG_DEV_CLOCK_EPOCH:-$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)}
 for s in "${services[@]}"; do
 	[[ -x "$dev/bin/$s" ]] || continue
 	env XINFANG_COUNTY_FILE="$county_file" XINFANG_KAFKA_BROKERS="$broker" \
@@ -96,8 +120,19 @@ Staff tokens ($dev/tokens/): clerk, supervisor, admin, leader, department-rsj, d
   curl -s 127.0.0.1:8081/v1/query/<queryCode from the answer>
   curl -s 127.0.0.1:8083/v1/cases -H "Authorization: Bearer \$(cat $dev/tokens/department-rsj.jwt)"
 
-Ctrl-C stops everything; the next make run resumes with the data kept.
 MSG
+if $demo; then
+	echo "Ctrl-C stops everything; the demo starts afresh next time."
+else
+	echo "Ctrl-C stops everything; the next make run resumes with the data kept."
+fi
+if $demo; then
+	echo
+	echo "DEMO — dev clock ${XINFANG_DEV_CLOCK_SPEED}× from $XINFANG_DEV_CLOCK_START (NOT real time; never in production)"
+	"$dev/bin/demo" -secret-file "$secret" -county "$county" || echo "demo program failed; see $dev/logs/"
+	echo
+	echo "The county keeps running on the dev clock (dashboard http://127.0.0.1:8084/, token $dev/tokens/supervisor.jwt); Ctrl-C stops it."
+fi
 wait -n "${pids[@]}" || true
 if ! $stopping; then
 	echo "a process exited unexpectedly; see $dev/logs/"

@@ -13,6 +13,7 @@ import (
 func main() {
 	var s intake.Settings
 	os.Exit(app.Main("intake", s.Register, func(ctx context.Context, a *app.App) error {
+		s.Now = a.Clock.Now // real time, or the dev clock of make demo
 		_, err := intake.Setup(ctx, a, s)
 		return err
 	}))

@@ -12,7 +12,7 @@ import (
 
 func main() {
 	os.Exit(app.Main("routing", nil, func(ctx context.Context, a *app.App) error {
-		_, err := routing.Build(ctx, a, nil)
+		_, err := routing.Build(ctx, a, a.Clock.Now)
 		return err
 	}))
 }

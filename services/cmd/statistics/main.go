@@ -13,7 +13,7 @@ import (
 
 func main() {
 	os.Exit(app.Main("statistics", nil, func(ctx context.Context, a *app.App) error {
-		_, err := statistics.Setup(ctx, a, statistics.Settings{})
+		_, err := statistics.Setup(ctx, a, statistics.Settings{Now: a.Clock.Now})
 		return err
 	}))
 }

@@ -20,6 +20,7 @@ import (
 	"xinfang.io/county"
 	eventsv1 "xinfang.io/proto/events/v1"
 	"xinfang.io/services/kit/auth"
+	"xinfang.io/services/kit/clock"
 	"xinfang.io/services/kit/config"
 	"xinfang.io/services/kit/httpserver"
 	"xinfang.io/services/kit/inbox"
@@ -39,12 +40,15 @@ type App struct {
 	County       string
 	CountyConfig *county.Watcher
 	Log          *slog.Logger
-	Registry     *prometheus.Registry
-	Endpoints    *middleware.Metrics
-	DB           *store.DB
-	Outbox       *outbox.Outbox
-	Publisher    *kafkatransport.Publisher
-	HTTP         *httpserver.Server
+	// Clock is the service time: real, or the accelerated dev clock
+	// (XINFANG_DEV_CLOCK_SPEED, make demo). Services take it from here.
+	Clock     clock.Clock
+	Registry  *prometheus.Registry
+	Endpoints *middleware.Metrics
+	DB        *store.DB
+	Outbox    *outbox.Outbox
+	Publisher *kafkatransport.Publisher
+	HTTP      *httpserver.Server
 	// Auth verifies staff tokens; nil when no key source is configured, in
 	// which case staff endpoints must not be served (see RequireAuth).
 	Auth *auth.Verifier
@@ -91,6 +95,10 @@ func New(ctx context.Context, cfg config.Base) (_ *App, err error) {
 		return nil, err
 	}
 	a.Log = a.Log.With("county", a.County)
+	speed, start, epoch := cfg.DevClock()
+	if a.Clock, err = clock.New(speed, start, epoch, a.Log); err != nil {
+		return nil, err
+	}
 
 	shutdownTracing, err := tracing.Setup(ctx, "xinfang-"+cfg.Service)
 	if err != nil {

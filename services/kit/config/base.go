@@ -33,6 +33,10 @@ type Base struct {
 	AuthRS256PublicKeyFile string
 	AuthJWKS               string
 	AuthIssuer             string
+	// Dev clock (make demo only): speed 1 is real time.
+	DevClockSpeed int
+	DevClockStart string
+	DevClockEpoch string
 	// LogOutput receives the logs (os.Stderr when nil); tests capture them.
 	LogOutput io.Writer
 }
@@ -60,6 +64,9 @@ func (b *Base) Register(s *Set, service string) {
 	s.String(&b.AuthRS256PublicKeyFile, "auth-rs256-public-key-file", "XINFANG_AUTH_RS256_PUBLIC_KEY_FILE", "", "PEM file of the RS256 public key staff tokens are signed with")
 	s.String(&b.AuthJWKS, "auth-jwks", "XINFANG_AUTH_JWKS", "", "JWKS URL (https://…) or file with the RS256 keys staff tokens are signed with (clusters)")
 	s.String(&b.AuthIssuer, "auth-issuer", "XINFANG_AUTH_ISSUER", "", "required iss claim of staff tokens, when set")
+	s.Int(&b.DevClockSpeed, "dev-clock-speed", "XINFANG_DEV_CLOCK_SPEED", 1, "dev mode only, never in production: service time runs this many times faster than real time (make demo: 28800, a day every 3 s); needs the HS256 dev secret and is logged loudly")
+	s.String(&b.DevClockStart, "dev-clock-start", "XINFANG_DEV_CLOCK_START", "", "dev mode only: the accelerated clock's starting time (RFC 3339); default now")
+	s.String(&b.DevClockEpoch, "dev-clock-epoch", "XINFANG_DEV_CLOCK_EPOCH", "", "dev mode only: the real time (RFC 3339) at which the accelerated clock reads its start, so that every service agrees; default the process start")
 }
 
 var countyPattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
@@ -93,5 +100,30 @@ func (b *Base) Validate() error {
 	if b.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("XINFANG_SHUTDOWN_TIMEOUT=%s: must be positive", b.ShutdownTimeout))
 	}
+	if b.DevClockSpeed < 0 {
+		errs = append(errs, fmt.Errorf("XINFANG_DEV_CLOCK_SPEED=%d: must be at least 1 (1 is real time)", b.DevClockSpeed))
+	} else if b.DevClockSpeed > 1 && (b.AuthHS256SecretFile == "" || b.AuthJWKS != "" || b.AuthRS256PublicKeyFile != "") {
+		errs = append(errs, fmt.Errorf("XINFANG_DEV_CLOCK_SPEED=%d: an accelerated clock is for dev mode only (the HS256 dev secret), never production", b.DevClockSpeed))
+	}
+	for _, v := range []struct{ env, val string }{{"XINFANG_DEV_CLOCK_START", b.DevClockStart}, {"XINFANG_DEV_CLOCK_EPOCH", b.DevClockEpoch}} {
+		if _, err := b.devTime(v.val); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: want an RFC 3339 time, e.g. 2026-11-23T08:30:00+08:00", v.env, v.val))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// DevClock returns the dev clock's speed, start and epoch (zero times for
+// defaults; speed 0, unset, is 1); Validate has checked them.
+func (b *Base) DevClock() (speed int, start, epoch time.Time) {
+	start, _ = b.devTime(b.DevClockStart)
+	epoch, _ = b.devTime(b.DevClockEpoch)
+	return max(b.DevClockSpeed, 1), start, epoch
+}
+
+func (b *Base) devTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse(time.RFC3339, s)
 }

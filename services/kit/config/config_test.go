@@ -87,3 +87,19 @@ func TestDocsListTheSharedSettings(t *testing.T) {
 		t.Fatalf("docs/config.md is out of date; its shared table must be:\n%s", want)
 	}
 }
+
+func TestDevClockIsForDevModeOnly(t *testing.T) {
+	if _, err := parse(t, map[string]string{"XINFANG_DEV_CLOCK_SPEED": "28800"}); err == nil || !strings.Contains(err.Error(), "dev mode only") {
+		t.Fatalf("accelerated clock without the HS256 dev secret: %v", err)
+	}
+	if _, err := parse(t, map[string]string{"XINFANG_DEV_CLOCK_SPEED": "28800", "XINFANG_AUTH_HS256_SECRET_FILE": "s", "XINFANG_AUTH_JWKS": "https://idp/jwks"}); err == nil {
+		t.Fatal("accelerated clock next to a production key source was accepted")
+	}
+	if _, err := parse(t, map[string]string{"XINFANG_DEV_CLOCK_SPEED": "28800", "XINFANG_AUTH_HS256_SECRET_FILE": "s", "XINFANG_DEV_CLOCK_START": "next monday"}); err == nil || !strings.Contains(err.Error(), "XINFANG_DEV_CLOCK_START") {
+		t.Fatalf("malformed start: %v", err)
+	}
+	b, err := parse(t, map[string]string{"XINFANG_DEV_CLOCK_SPEED": "28800", "XINFANG_AUTH_HS256_SECRET_FILE": "s", "XINFANG_DEV_CLOCK_START": "2026-11-23T00:00:00+08:00"})
+	if err != nil || b.DevClockSpeed != 28800 {
+		t.Fatalf("dev clock in dev mode: %+v %v", b, err)
+	}
+}
