@@ -2,66 +2,25 @@ package intake_test
 
 import (
 	"bytes"
-	"context"
-	"image"
 	"image/png"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "xinfang.io/proto/events/v1"
 	"xinfang.io/services/intake"
 	"xinfang.io/services/kit/auth"
+	"xinfang.io/services/kit/browsertest"
 	"xinfang.io/services/kit/store"
 	"xinfang.io/services/kit/storetest"
 )
-
-// pageChromium finds the browser: a missing one skips the test locally and
-// fails it in CI (CI=true), where the browser test must run.
-func pageChromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium is not installed: in CI the query page browser test must run (apt-get install -y chromium)")
-	}
-	t.Skip("chromium not installed (apt-get install -y chromium)")
-	return ""
-}
-
-// headless runs headless Chromium with a fresh profile, lets the page's
-// script run (virtual time) and returns stdout and stderr (console
-// messages are logged there).
-func headless(t *testing.T, bin string, args ...string) (string, string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-		"--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-		"--user-data-dir=" + t.TempDir(), "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000"}
-	cmd := exec.CommandContext(ctx, bin, append(base, args...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("chromium %v: %v\n%s", args, err, stderr.String())
-	}
-	return stdout.String(), stderr.String()
-}
-
-// pageConsoleProblems are console messages and page errors Chromium logged.
-var pageConsoleProblems = regexp.MustCompile(`(?m)^.*(CONSOLE|console).*$|^.*Uncaught.*$`)
 
 // pageText is the text a person reads: the DOM without tags, scripts
 // and styles (hidden elements are checked separately).
@@ -71,7 +30,7 @@ func pageText(dom string) string {
 }
 
 func TestQueryPageInHeadlessChromium(t *testing.T) {
-	bin := pageChromium(t)
+	bin := browsertest.Chromium(t)
 	h := start(t, store.SQLite, storetest.SQLiteDSN(t))
 	id := idNumber("33052319750615123")
 	var reg intake.RegisterResponse
@@ -113,8 +72,8 @@ func TestQueryPageInHeadlessChromium(t *testing.T) {
 	// case, spaces instead of dashes.
 	typed := strings.ToLower(strings.ReplaceAll(reg.QueryCode, "-", " "))
 	pageURL := h.base + "/query?code=" + url.QueryEscape(typed)
-	dom, logs := headless(t, bin, "--dump-dom", pageURL)
-	if p := pageConsoleProblems.FindAllString(logs, -1); len(p) > 0 {
+	dom, logs := browsertest.Run(t, bin, 10000, "--dump-dom", pageURL)
+	if p := browsertest.ConsoleProblems.FindAllString(logs, -1); len(p) > 0 {
 		t.Errorf("console messages or page errors:\n%s", strings.Join(p, "\n"))
 	}
 	if !strings.Contains(dom, `data-state="ready"`) {
@@ -146,8 +105,8 @@ func TestQueryPageInHeadlessChromium(t *testing.T) {
 	}
 
 	// An unknown code: the clear message, no result.
-	dom, logs = headless(t, bin, "--dump-dom", h.base+"/query?code=AAAA-BBBB-CCCC-DDDD")
-	for _, p := range pageConsoleProblems.FindAllString(logs, -1) {
+	dom, logs = browsertest.Run(t, bin, 10000, "--dump-dom", h.base+"/query?code=AAAA-BBBB-CCCC-DDDD")
+	for _, p := range browsertest.ConsoleProblems.FindAllString(logs, -1) {
 		if !strings.Contains(p, "Failed to load resource") || !strings.Contains(p, "404") { // some builds log the API's 404
 			t.Errorf("console message or page error: %s", p)
 		}
@@ -162,7 +121,7 @@ func TestQueryPageInHeadlessChromium(t *testing.T) {
 
 	// Screenshot on a phone-sized window: the page is drawn and styled.
 	shot := filepath.Join(t.TempDir(), "query.png")
-	headless(t, bin, "--screenshot="+shot, "--window-size=390,844", "--hide-scrollbars", pageURL)
+	browsertest.Run(t, bin, 10000, "--screenshot="+shot, "--window-size=390,844", "--hide-scrollbars", pageURL)
 	data, err := os.ReadFile(shot)
 	if err != nil {
 		t.Fatal(err)
@@ -177,42 +136,13 @@ func TestQueryPageInHeadlessChromium(t *testing.T) {
 	if b := img.Bounds(); b.Dx() != 390 || b.Dy() != 844 {
 		t.Errorf("screenshot is %v, want 390×844", b)
 	}
-	if n := pageColours(img); n < 16 {
+	if n := browsertest.Colours(img); n < 16 {
 		t.Errorf("screenshot has %d colours: page not drawn", n)
 	}
-	if n := pageCountColour(img, 0xb3, 0x26, 0x1e); n < 10000 {
+	if n := browsertest.CountColour(img, 0xb3, 0x26, 0x1e); n < 10000 {
 		t.Errorf("screenshot has %d pixels of the header colour, want ≥ 10000: page not styled", n)
 	}
 	if dir := os.Getenv("XINFANG_SCREENSHOT_DIR"); dir != "" {
 		_ = os.WriteFile(filepath.Join(dir, "intake-query.png"), data, 0o644)
 	}
-}
-
-// pageColours counts the distinct colours of an image.
-func pageColours(img image.Image) int {
-	seen := map[[3]uint32]bool{}
-	b := img.Bounds()
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			r, g, bl, _ := img.At(x, y).RGBA()
-			seen[[3]uint32{r >> 8, g >> 8, bl >> 8}] = true
-		}
-	}
-	return len(seen)
-}
-
-// pageCountColour counts pixels within a small distance of an RGB colour.
-func pageCountColour(img image.Image, r, g, b uint8) int {
-	near := func(a uint32, b uint8) bool { d := int(a>>8) - int(b); return d > -8 && d < 8 }
-	n := 0
-	bounds := img.Bounds()
-	for y := bounds.Min.Y; y < bounds.Max.Y; y++ {
-		for x := bounds.Min.X; x < bounds.Max.X; x++ {
-			pr, pg, pb, _ := img.At(x, y).RGBA()
-			if near(pr, r) && near(pg, g) && near(pb, b) {
-				n++
-			}
-		}
-	}
-	return n
 }
