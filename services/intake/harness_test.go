@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,23 +20,16 @@ import (
 	"xinfang.io/services/kit/app"
 	"xinfang.io/services/kit/auth"
 	"xinfang.io/services/kit/brokertest"
+	"xinfang.io/services/kit/clock"
 	"xinfang.io/services/kit/config"
 	"xinfang.io/services/kit/kafkatransport"
+	"xinfang.io/services/kit/kittest"
 	"xinfang.io/services/kit/store"
 )
 
 const samplePath = "../../operator/config/samples/county_anji.yaml"
 
 var secret = []byte("intake-test-secret-0123456789abcdef")
-
-// clock is the service's settable time.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 // harness is a running intake service: the real wiring (intake.Setup on a
 // kit App) against a real broker and a real database.
@@ -47,31 +39,13 @@ type harness struct {
 	brokers []string
 	app     *app.App
 	dbPath  string
-	clock   *clock
-	logs    *syncBuffer
-}
-
-// syncBuffer collects the service's log output (debug level, JSON).
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	clock   *clock.Manual
+	logs    *kittest.SyncBuffer
 }
 
 func start(t testing.TB, d store.Dialect, dsn string) *harness {
 	t.Helper()
-	logs := syncBuffer{}
+	logs := kittest.SyncBuffer{}
 	dir := t.TempDir()
 	secretFile := filepath.Join(dir, "secret")
 	if err := os.WriteFile(secretFile, secret, 0o600); err != nil {
@@ -89,10 +63,10 @@ func start(t testing.TB, d store.Dialect, dsn string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: time.Date(2026, 11, 21, 10, 0, 0, 0, county.Shanghai)}
+	clk := clock.NewManual(time.Date(2026, 11, 21, 10, 0, 0, 0, county.Shanghai))
 	if _, err := intake.Setup(ctx, a, intake.Settings{
 		KeyFile: filepath.Join(dir, "keys.json"), GenerateKeys: true, QueryPerMinute: 6000, QueryBurst: 1000,
-		SubmitPerMinute: 6000, MaxImportBytes: 256 << 20, Now: clk.now,
+		SubmitPerMinute: 6000, MaxImportBytes: 256 << 20, Now: clk.Now,
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -151,7 +151,7 @@ func TestPublicQueryShowsProgressWithoutPersonalData(t *testing.T) {
 		t.Fatalf("register = %d", code)
 	}
 	// Routing assigns it; the timeline follows (a duplicate changes nothing).
-	assigned := &eventsv1.Envelope{EventId: "ev-assign-1", County: "anji", CaseId: reg.CaseID, OccurredAt: timestamppb.New(h.clock.now())}
+	assigned := &eventsv1.Envelope{EventId: "ev-assign-1", County: "anji", CaseId: reg.CaseID, OccurredAt: timestamppb.New(h.clock.Now())}
 	_ = assigned.SetPayload(&eventsv1.CaseAssigned{Mode: eventsv1.AssignMode_ASSIGN_MODE_ASSIGN, LeadDepartment: "rsj", AcknowledgeDue: "2026-12-01"})
 	h.publish(assigned, assigned)
 

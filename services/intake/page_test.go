@@ -39,7 +39,7 @@ func TestQueryPageInHeadlessChromium(t *testing.T) {
 		t.Fatalf("register = %d", code)
 	}
 	// Routing assigns it to the labour bureau.
-	assigned := &eventsv1.Envelope{EventId: "ev-page-assign", County: "anji", CaseId: reg.CaseID, OccurredAt: timestamppb.New(h.clock.now())}
+	assigned := &eventsv1.Envelope{EventId: "ev-page-assign", County: "anji", CaseId: reg.CaseID, OccurredAt: timestamppb.New(h.clock.Now())}
 	_ = assigned.SetPayload(&eventsv1.CaseAssigned{Mode: eventsv1.AssignMode_ASSIGN_MODE_ASSIGN, LeadDepartment: "rsj", AcknowledgeDue: "2026-12-01"})
 	h.publish(assigned)
 	waitStatus(t, h, reg.QueryCode, "assigned")

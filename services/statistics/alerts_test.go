@@ -205,7 +205,7 @@ func TestOverdueAccumulationAlert(t *testing.T) {
 		// A reply clears the mark: next day gaj has V2..V7 = 6, not 7.
 		h.reply("V1", "2026-06-25")
 		applyAll(t, svc, h.envs)
-		clk.set(at("2026-06-26"))
+		clk.Set(at("2026-06-26"))
 		mark("V7", "gaj")
 		want["department/gaj@2026-06-26"] = 6
 		if got := alertsOf(t, svc, "overdue_accumulation"); !reflect.DeepEqual(got, want) {

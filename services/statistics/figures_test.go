@@ -381,7 +381,7 @@ func TestDueDayFiguresWaitForTheDueDay(t *testing.T) {
 	if r := get(); r.Numerator != 6 || r.Denominator != 8 {
 		t.Fatalf("on 06-25: %d/%d, want 6/8", r.Numerator, r.Denominator)
 	}
-	clk.set(at("2026-06-28"))
+	clk.Set(at("2026-06-28"))
 	if r := get(); r.Numerator != 7 || r.Denominator != 9 {
 		t.Errorf("on 06-28: %d/%d, want 7/9 (M counts; H is a repeat; K due after the period)", r.Numerator, r.Denominator)
 	}

@@ -1,14 +1,12 @@
 package statistics_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,8 +17,10 @@ import (
 	"xinfang.io/services/kit/app"
 	"xinfang.io/services/kit/auth"
 	"xinfang.io/services/kit/brokertest"
+	"xinfang.io/services/kit/clock"
 	"xinfang.io/services/kit/config"
 	"xinfang.io/services/kit/kafkatransport"
+	"xinfang.io/services/kit/kittest"
 	"xinfang.io/services/kit/store"
 	"xinfang.io/services/statistics"
 )
@@ -34,30 +34,13 @@ type harness struct {
 	base    string
 	brokers []string
 	app     *app.App
-	clock   *clock
-	logs    *syncBuffer
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	clock   *clock.Manual
+	logs    *kittest.SyncBuffer
 }
 
 func start(t testing.TB, d store.Dialect, dsn, today string) *harness {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &kittest.SyncBuffer{}
 	dir := t.TempDir()
 	secretFile := filepath.Join(dir, "secret")
 	if err := os.WriteFile(secretFile, secret, 0o600); err != nil {
@@ -75,8 +58,8 @@ func start(t testing.TB, d store.Dialect, dsn, today string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: at(today)}
-	if _, err := statistics.Setup(ctx, a, statistics.Settings{Now: clk.now}); err != nil {
+	clk := clock.NewManual(at(today))
+	if _, err := statistics.Setup(ctx, a, statistics.Settings{Now: clk.Now}); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.HTTP.Listen(); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"xinfang.io/county"
 	eventsv1 "xinfang.io/proto/events/v1"
+	"xinfang.io/services/kit/clock"
 	"xinfang.io/services/kit/inbox"
 	"xinfang.io/services/kit/outbox"
 	"xinfang.io/services/kit/store"
@@ -30,15 +30,6 @@ func loadCounty(t testing.TB) *county.Config {
 	return cfg
 }
 
-// clock is the service's settable time.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
-
 // at is 10:00 in Shanghai on day (YYYY-MM-DD).
 func at(day string) time.Time {
 	d, err := county.ParseDate(day)
@@ -50,7 +41,7 @@ func at(day string) time.Time {
 
 // newService returns the statistics service on db with its schema, its
 // clock at 10:00 on today.
-func newService(t testing.TB, db *store.DB, today string) (statistics.Service, *clock) {
+func newService(t testing.TB, db *store.DB, today string) (statistics.Service, *clock.Manual) {
 	t.Helper()
 	ctx := context.Background()
 	for name, m := range map[string][]store.Migration{"outbox": outbox.Migrations, "inbox": inbox.Migrations, "statistics": statistics.Migrations} {
@@ -59,9 +50,9 @@ func newService(t testing.TB, db *store.DB, today string) (statistics.Service, *
 		}
 	}
 	cfg := loadCounty(t)
-	clk := &clock{t: at(today)}
+	clk := clock.NewManual(at(today))
 	svc := statistics.New(db, outbox.New(db, cfg.ID), inbox.New(db, "xinfang.anji.statistics.figures"),
-		func() *county.Config { return cfg }, clk.now, slog.New(slog.DiscardHandler))
+		func() *county.Config { return cfg }, clk.Now, slog.New(slog.DiscardHandler))
 	return svc, clk
 }
 

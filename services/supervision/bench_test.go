@@ -8,21 +8,22 @@ import (
 	"time"
 
 	"xinfang.io/county"
+	"xinfang.io/services/kit/clock"
 	"xinfang.io/services/kit/outbox"
 	"xinfang.io/services/kit/store"
 	"xinfang.io/services/kit/storetest"
 	"xinfang.io/services/supervision/casemachine"
 )
 
-func benchService(b *testing.B, db *store.DB) (*Supervision, *fakeClock) {
+func benchService(b *testing.B, db *store.DB) (*Supervision, *clock.Manual) {
 	b.Helper()
 	if err := migrateAll(context.Background(), db); err != nil {
 		b.Fatal(err)
 	}
 	cfg := anji(b)
-	clock := &fakeClock{t: at("2026-06-01 09:00")}
+	clk := clock.NewManual(at("2026-06-01 09:00"))
 	return New(Config{DB: db, Outbox: outbox.New(db, "anji"), County: func() *county.Config { return cfg },
-		Clock: clock, Consumer: "bench"}), clock
+		Clock: clk, Consumer: "bench"}), clk
 }
 
 // BenchmarkDepartmentAction measures one department action (acknowledge:

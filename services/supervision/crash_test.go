@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"xinfang.io/county"
+	"xinfang.io/services/kit/clock"
 	"xinfang.io/services/kit/outbox"
 	"xinfang.io/services/kit/store"
 	"xinfang.io/services/kit/storetest"
@@ -61,7 +62,7 @@ func crashChild(role string) error {
 		return err
 	}
 	svc := New(Config{DB: db, Outbox: outbox.New(db, "anji"), County: func() *county.Config { return cfg },
-		Clock: &fakeClock{t: now}, Consumer: "test-routing", TimerBatch: 3})
+		Clock: clock.NewManual(now), Consumer: "test-routing", TimerBatch: 3})
 	seen := 0
 	svc.hook = func(stage string) {
 		if stage != "timer-fired-"+role {

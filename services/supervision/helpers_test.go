@@ -18,6 +18,7 @@ import (
 	eventsv1 "xinfang.io/proto/events/v1"
 	"xinfang.io/services/kit/apierror"
 	"xinfang.io/services/kit/auth"
+	"xinfang.io/services/kit/clock"
 	"xinfang.io/services/kit/inbox"
 	"xinfang.io/services/kit/outbox"
 	"xinfang.io/services/kit/store"
@@ -40,24 +41,6 @@ func anji(t testing.TB) *county.Config {
 		t.Fatalf("load the Anji sample: %v", anjiErr)
 	}
 	return anjiCfg
-}
-
-// fakeClock is the clock the tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
 }
 
 // at is a China Standard Time instant: at("2026-03-02 09:00").
@@ -95,7 +78,7 @@ type harness struct {
 	t     *testing.T
 	db    *store.DB
 	svc   *Supervision
-	clock *fakeClock
+	clock *clock.Manual
 	cfg   *county.Config
 	seen  int64
 }
@@ -105,7 +88,7 @@ func newHarness(t *testing.T, db *store.DB) *harness {
 	if err := migrateAll(context.Background(), db); err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, db: db, clock: &fakeClock{t: at("2026-01-05 09:00")}, cfg: anji(t)}
+	h := &harness{t: t, db: db, clock: clock.NewManual(at("2026-01-05 09:00")), cfg: anji(t)}
 	h.svc = New(Config{DB: db, Outbox: outbox.New(db, "anji"), County: func() *county.Config { return h.cfg },
 		Clock: h.clock, Consumer: "test-routing", TimerBatch: 7})
 	return h

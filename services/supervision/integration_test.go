@@ -14,6 +14,7 @@ import (
 	eventsv1 "xinfang.io/proto/events/v1"
 	"xinfang.io/services/kit/app"
 	"xinfang.io/services/kit/brokertest"
+	"xinfang.io/services/kit/clock"
 	"xinfang.io/services/kit/config"
 	"xinfang.io/services/kit/kafkatransport"
 	"xinfang.io/services/kit/store"
@@ -43,8 +44,8 @@ func TestIntegrationRoutingToCasesTopic(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		clock := &fakeClock{t: at("2026-03-02 09:00")}
-		svc, err := Wire(ctx, a, Options{Clock: clock, TimerPoll: 100 * time.Millisecond})
+		clk := clock.NewManual(at("2026-03-02 09:00"))
+		svc, err := Wire(ctx, a, Options{Clock: clk, TimerPoll: 100 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +83,7 @@ func TestIntegrationRoutingToCasesTopic(t *testing.T) {
 			}
 		}
 
-		in := assigned("i1", "rsj", clock.Now())
+		in := assigned("i1", "rsj", clk.Now())
 		send(in)
 		waitVisible("i1")
 		rsj := dept("rsj")
@@ -96,7 +97,7 @@ func TestIntegrationRoutingToCasesTopic(t *testing.T) {
 		// The same event again (a redelivery), then a sentinel behind it on
 		// the one partition: once the sentinel is applied, so was the copy.
 		send(in)
-		send(assigned("i2", "zjj", clock.Now()))
+		send(assigned("i2", "zjj", clk.Now()))
 		waitVisible("i2")
 		_, body := api.do(supervisor, "GET", "/v1/cases/i1", "")
 		if body["state"] != "accepted" || len(body["history"].([]any)) != 3 || body["attempt"] != float64(1) {
@@ -105,7 +106,7 @@ func TestIntegrationRoutingToCasesTopic(t *testing.T) {
 
 		// The timer worker runs in the app: past the 50% mark of the handling
 		// clock (03-02 + 60 = 05-01 → 05-06; 50% of 65 days is 04-03).
-		clock.Set(at("2026-04-03 08:00"))
+		clk.Set(at("2026-04-03 08:00"))
 		svc.Wake()
 
 		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: a.Topic(eventsv1.StreamCases), Partition: 0, MaxWait: 100 * time.Millisecond})

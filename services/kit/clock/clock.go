@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 )
 
@@ -78,3 +79,19 @@ func Poll(interval time.Duration, speed int, min time.Duration) time.Duration {
 	}
 	return max(interval/time.Duration(speed), min)
 }
+
+// Manual is a clock that moves only when told to: tests and simulations
+// drive time with it.
+type Manual struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewManual returns a manual clock reading t.
+func NewManual(t time.Time) *Manual { return &Manual{t: t} }
+
+// Now reads the clock.
+func (m *Manual) Now() time.Time { m.mu.Lock(); defer m.mu.Unlock(); return m.t }
+
+// Set moves the clock to t.
+func (m *Manual) Set(t time.Time) { m.mu.Lock(); m.t = t; m.mu.Unlock() }
