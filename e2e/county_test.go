@@ -28,20 +28,21 @@ import (
 // county is a whole county running as separate processes: the dev broker,
 // a real PostgreSQL (one database per service) and the four services.
 type county struct {
-	t                    *testing.T
+	t                    testing.TB
 	bin                  string
 	broker               *brokertest.Broker
 	brokerBin, brokerDir string
 	brokerPort           int
 	svc                  map[string]*process
 	url                  map[string]string
+	debug                map[string]string // profiler listeners, when asked for
 	secret               string
 	tokens               map[string]string
 }
 
 var serviceNames = []string{"intake", "routing", "supervision", "statistics"}
 
-func postgresDSN(t *testing.T) string {
+func postgresDSN(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv("XINFANG_TEST_POSTGRES_DSN")
 	if dsn == "" {
@@ -54,7 +55,7 @@ func postgresDSN(t *testing.T) string {
 }
 
 // databases creates one database per service and returns their DSNs.
-func databases(t *testing.T, admin string) map[string]string {
+func databases(t testing.TB, admin string) map[string]string {
 	t.Helper()
 	db, err := sql.Open("pgx", admin)
 	if err != nil {
@@ -87,30 +88,67 @@ func databases(t *testing.T, admin string) map[string]string {
 	return out
 }
 
-func startCounty(t *testing.T, otlpURL string) *county {
+// countyOptions vary how startCountyWith runs the county.
+type countyOptions struct {
+	// otlpURL receives the services' spans when set.
+	otlpURL string
+	// sqlite gives each service its own SQLite file instead of a
+	// PostgreSQL database.
+	sqlite bool
+	// brokers is an already running broker to use instead of starting one.
+	brokers string
+	// debug gives every service a profiler listener (see debugURL).
+	debug bool
+}
+
+func startCounty(t testing.TB, otlpURL string) *county {
+	return startCountyWith(t, countyOptions{otlpURL: otlpURL})
+}
+
+func startCountyWith(t testing.TB, o countyOptions) *county {
 	t.Helper()
+	otlpURL := o.otlpURL
 	bin := binaries(t)
 	dir := t.TempDir()
-	c := &county{t: t, bin: bin, svc: map[string]*process{}, url: map[string]string{}, tokens: map[string]string{},
+	c := &county{t: t, bin: bin, svc: map[string]*process{}, url: map[string]string{}, debug: map[string]string{}, tokens: map[string]string{},
 		brokerBin: filepath.Join(bin, "devbroker"), brokerDir: filepath.Join(dir, "broker")}
-	c.brokerPort = brokertest.FreePort(t)
-	c.broker = brokertest.Start(context.Background(), t, c.brokerBin, c.brokerArgs()...)
+	brokers := o.brokers
+	if brokers == "" {
+		c.brokerPort = brokertest.FreePort(t)
+		c.broker = brokertest.Start(context.Background(), t, c.brokerBin, c.brokerArgs()...)
+		brokers = c.broker.Addr
+	}
 	c.secret = filepath.Join(dir, "auth.secret")
 	if err := os.WriteFile(c.secret, []byte(strings.Repeat("e2e-secret-", 4)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	dbs := databases(t, postgresDSN(t))
+	dbs := map[string]string{}
+	if o.sqlite {
+		for _, s := range serviceNames {
+			dbs[s] = filepath.Join(dir, s+".db")
+		}
+	} else {
+		dbs = databases(t, postgresDSN(t))
+	}
+	driver := "postgres"
+	if o.sqlite {
+		driver = "sqlite"
+	}
 	for _, s := range serviceNames {
 		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		c.url[s] = "http://" + addr
 		env := []string{
 			"XINFANG_COUNTY_FILE=" + filepath.Join(repoRoot, "operator/config/samples/county_anji.yaml"),
-			"XINFANG_KAFKA_BROKERS=" + c.broker.Addr, "XINFANG_HTTP_ADDR=" + addr,
-			"XINFANG_DB_DRIVER=postgres", "XINFANG_DB_DSN=" + dbs[s],
+			"XINFANG_KAFKA_BROKERS=" + brokers, "XINFANG_HTTP_ADDR=" + addr,
+			"XINFANG_DB_DRIVER=" + driver, "XINFANG_DB_DSN=" + dbs[s],
 			"XINFANG_AUTH_HS256_SECRET_FILE=" + c.secret, "XINFANG_LOG_FORMAT=json", "XINFANG_LOG_LEVEL=warn",
 			"XINFANG_INTAKE_KEY_FILE=" + filepath.Join(dir, "intake-keys.json"), "XINFANG_INTAKE_GENERATE_KEYS=true",
 			"XINFANG_INTAKE_SUBMIT_PER_MINUTE=100000", "XINFANG_INTAKE_QUERY_PER_MINUTE=100000",
 			"XINFANG_SHUTDOWN_TIMEOUT=10s",
+		}
+		if o.debug {
+			c.debug[s] = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+			env = append(env, "XINFANG_DEBUG_ADDR="+c.debug[s])
 		}
 		if otlpURL != "" {
 			env = append(env, "OTEL_EXPORTER_OTLP_ENDPOINT="+otlpURL, "OTEL_BSP_SCHEDULE_DELAY=200", "OTEL_TRACES_SAMPLER=always_on")
@@ -145,14 +183,14 @@ func (c *county) brokerArgs() []string {
 
 // crashBroker SIGKILLs the broker and starts it again on the same port and
 // data directory.
-func (c *county) crashBroker(t *testing.T) {
+func (c *county) crashBroker(t testing.TB) {
 	t.Helper()
 	c.broker.Kill(t)
 	c.broker = brokertest.Start(context.Background(), t, c.brokerBin, c.brokerArgs()...)
 }
 
 // crash SIGKILLs a service and starts it again.
-func (c *county) crash(t *testing.T, name string) {
+func (c *county) crash(t testing.TB, name string) {
 	t.Helper()
 	c.svc[name].kill(t)
 	c.svc[name].start(t)
@@ -168,6 +206,14 @@ func (c *county) token(role, dept string) string {
 	return strings.TrimSpace(string(out))
 }
 
+// apiClient keeps a connection per concurrent client: the default transport
+// keeps two per host, and a load of 64 clients would spend its time in TCP
+// handshakes instead of in the services.
+var apiClient = &http.Client{
+	Timeout:   60 * time.Second,
+	Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: 30 * time.Second},
+}
+
 // call sends a JSON request with a staff token and decodes the answer.
 func (c *county) call(method, service, path, role string, body, out any) (int, error) {
 	var r io.Reader
@@ -179,7 +225,7 @@ func (c *county) call(method, service, path, role string, body, out any) (int, e
 	if role != "" {
 		req.Header.Set("Authorization", "Bearer "+c.tokens[role])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := apiClient.Do(req)
 	if err != nil {
 		return 0, err
 	}
@@ -228,7 +274,7 @@ func idNumber(first17 string) string {
 
 // register sends n petitions from `clients` concurrent clients; every
 // petitioner is a different person, so none is a repeat.
-func (c *county) register(t *testing.T, n, clients, offset int, s *sent) {
+func (c *county) register(t testing.TB, n, clients, offset int, s *sent) {
 	t.Helper()
 	if err := c.send(n, clients, offset, s); err != nil {
 		t.Fatal(err)
@@ -305,7 +351,7 @@ type summary struct {
 // today is the county's day (China Standard Time).
 func today() time.Time { return time.Now().In(time.FixedZone("CST", 8*3600)) }
 
-func (c *county) summary(t *testing.T) summary {
+func (c *county) summary(t testing.TB) summary {
 	t.Helper()
 	var s summary
 	q := fmt.Sprintf("/v1/stats/summary?from=%s&to=%s", today().AddDate(0, 0, -1).Format("2006-01-02"), today().Format("2006-01-02"))
@@ -316,7 +362,7 @@ func (c *county) summary(t *testing.T) summary {
 }
 
 // waitCounted waits until statistics counts n registrations.
-func (c *county) waitCounted(t *testing.T, n int64, within time.Duration) summary {
+func (c *county) waitCounted(t testing.TB, n int64, within time.Duration) summary {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -336,7 +382,7 @@ func (c *county) waitCounted(t *testing.T, n int64, within time.Duration) summar
 }
 
 // supervisedCases pages through supervision's case list.
-func (c *county) supervisedCases(t *testing.T) map[string]bool {
+func (c *county) supervisedCases(t testing.TB) map[string]bool {
 	t.Helper()
 	out := map[string]bool{}
 	after := ""

@@ -28,14 +28,17 @@ var (
 	buildErr  error
 )
 
-func binaries(t *testing.T) string {
+func binaries(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		binDir, buildErr = os.MkdirTemp("", "xinfang-e2e-bin-")
 		if buildErr != nil {
 			return
 		}
-		cmd := exec.Command("go", "build", "-o", binDir+"/", "./cmd/intake", "./cmd/routing", "./cmd/supervision", "./cmd/statistics", "./cmd/devtoken")
+		// Built as the images build them (services/Dockerfile): static,
+		// trimmed, stripped — so the footprint measured is the shipped one.
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", binDir+"/", "./cmd/intake", "./cmd/routing", "./cmd/supervision", "./cmd/statistics", "./cmd/devtoken")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		cmd.Dir = filepath.Join(repoRoot, "services")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build services: %v\n%s", err, out)
@@ -70,7 +73,7 @@ func newProcess(name, bin string, env []string, args ...string) *process {
 	return &process{name: name, bin: bin, env: env, args: args, log: &syncBuffer{}}
 }
 
-func (p *process) start(t *testing.T) {
+func (p *process) start(t testing.TB) {
 	t.Helper()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -88,7 +91,7 @@ func (p *process) start(t *testing.T) {
 }
 
 // kill crashes the process (SIGKILL) and waits for it to be gone.
-func (p *process) kill(t *testing.T) {
+func (p *process) kill(t testing.TB) {
 	t.Helper()
 	p.mu.Lock()
 	cmd, exited := p.cmd, p.exited
@@ -98,7 +101,7 @@ func (p *process) kill(t *testing.T) {
 }
 
 // stop asks the process to stop (SIGTERM) and waits up to 20 s.
-func (p *process) stop(t *testing.T) {
+func (p *process) stop(t testing.TB) {
 	t.Helper()
 	p.mu.Lock()
 	cmd, exited := p.cmd, p.exited
@@ -122,7 +125,7 @@ func (p *process) stop(t *testing.T) {
 }
 
 // waitReady polls url until it answers 200.
-func waitReady(t *testing.T, name, url string, within time.Duration) {
+func waitReady(t testing.TB, name, url string, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
@@ -138,7 +141,7 @@ func waitReady(t *testing.T, name, url string, within time.Duration) {
 	t.Fatalf("%s not ready at %s within %s", name, url, within)
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -171,4 +174,11 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// pid is the running process's id.
+func (p *process) pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cmd.Process.Pid
 }

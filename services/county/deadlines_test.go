@@ -85,6 +85,19 @@ func TestEscalationEffective(t *testing.T) {
 	if len(got.Ladder) != 1 || got.Ladder[0].Step != StepCircular || got.Reminders == nil || got.Reminders.DaysBefore[0] != 3 {
 		t.Fatalf("own ladder, default reminders = %+v", got)
 	}
+	// The Art. 40 answer window: the default, or the county's own.
+	if got.AnswerDays() != DefaultAnswerWorkingDays || (*Escalation)(nil).AnswerDays() != 10 || e.Effective().AnswerDays() != 10 {
+		t.Fatalf("default answer window = %d", got.AnswerDays())
+	}
+	five := int32(5)
+	own.AnswerWorkingDays = &five
+	if got = own.Effective(); got.AnswerDays() != 5 || len(got.Ladder) != 1 {
+		t.Fatalf("own answer window = %d", got.AnswerDays())
+	}
+	*got.AnswerWorkingDays = 7
+	if *own.AnswerWorkingDays != 5 {
+		t.Fatal("Effective shares the county's answer window")
+	}
 	v := &validator{}
 	v.escalation(DefaultEscalation.DeepCopy())
 	if len(v.errs) != 0 {

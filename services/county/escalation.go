@@ -12,7 +12,23 @@ type Escalation struct {
 
 	// +optional
 	Reminders *Reminders `json:"reminders,omitempty"`
+
+	// AnswerWorkingDays is how long a supervised body has to answer a
+	// 督办通知, 挂牌督办 or 限期整改 in writing (Art. 40), in working days
+	// from the day the measure is issued. Default 10.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=30
+	AnswerWorkingDays *int32 `json:"answerWorkingDays,omitempty"`
 }
+
+// DefaultAnswerWorkingDays is the Art. 40 answer window of a county that
+// sets none; MaxAnswerWorkingDays the longest a county may set (six weeks
+// of working days: longer would defeat the point of 督办).
+const (
+	DefaultAnswerWorkingDays = 10
+	MaxAnswerWorkingDays     = 30
+)
 
 // EscalationStep is one rung of the ladder. A reminder may be timed before
 // the deadline (beforeDays or percentElapsed) or, with no timing, follows
@@ -87,12 +103,13 @@ var DefaultEscalation = Escalation{
 		{Step: StepCircular, AfterDays: ptr[int32](15), NotifyLeader: true},
 		{Step: StepListed, AfterDays: ptr[int32](30), NotifyLeader: true},
 	},
-	Reminders: &Reminders{PercentElapsed: []int32{50, 75}, DaysBefore: []int32{3}},
+	Reminders:         &Reminders{PercentElapsed: []int32{50, 75}, DaysBefore: []int32{3}},
+	AnswerWorkingDays: ptr[int32](DefaultAnswerWorkingDays),
 }
 
 // Effective returns the county's escalation, falling back to
-// DefaultEscalation for an absent ladder or absent reminders. The result is
-// a copy the caller may keep.
+// DefaultEscalation for an absent ladder, absent reminders or an absent
+// answer window. The result is a copy the caller may keep.
 func (e *Escalation) Effective() *Escalation {
 	out := DefaultEscalation.DeepCopy()
 	if e == nil {
@@ -104,7 +121,19 @@ func (e *Escalation) Effective() *Escalation {
 	if e.Reminders != nil {
 		out.Reminders = e.Reminders.DeepCopy()
 	}
+	if e.AnswerWorkingDays != nil {
+		out.AnswerWorkingDays = ptr(*e.AnswerWorkingDays)
+	}
 	return out
+}
+
+// AnswerDays is the Art. 40 answer window in working days (the county's
+// setting or DefaultAnswerWorkingDays).
+func (e *Escalation) AnswerDays() int {
+	if e == nil || e.AnswerWorkingDays == nil {
+		return DefaultAnswerWorkingDays
+	}
+	return int(*e.AnswerWorkingDays)
 }
 
 func ptr[T any](v T) *T { return &v }

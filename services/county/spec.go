@@ -68,6 +68,14 @@ type Spec struct {
 	// +optional
 	Warnings *Warnings `json:"warnings,omitempty"`
 
+	// HigherBureau is the petition bureau one level up (e.g. 湖州市信访局).
+	// Routing forwards (转送, Art. 22) a petition about a township that is
+	// not one of Townships there: the matter arose outside the county.
+	// Without it the decision names the higher-level bureau generically.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	HigherBureau string `json:"higherBureau,omitempty"`
+
 	// RepeatDetection tunes how intake links a new petition to an open or
 	// final matter of the same petitioner (Art. 19(3), 36(3)).
 	// +optional
@@ -128,9 +136,26 @@ type Department struct {
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	Township string `json:"township,omitempty"`
 
-	// Leader is whom escalation steps with notifyLeader address.
+	// Leader is whom escalation steps with notifyLeader address. When the
+	// name is given, a petition naming the leader as the person it is about
+	// keeps the matter from this department: an accusation goes to the
+	// supervising body (Art. 30(3), 46(5)), any other matter is recused
+	// (Art. 28(3)).
 	// +optional
 	Leader *Leader `json:"leader,omitempty"`
+
+	// Members are full names of officials of this department who may be
+	// named in a petition as the person it is about (被反映人), e.g. deputy
+	// heads and section chiefs. An accusation against one of them never
+	// reaches this department (Art. 30(3), 46(5)), and bureau staff may
+	// recuse one by name (Art. 28(3)), which keeps the matter from the
+	// whole department. The leader need not be listed again.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=32
+	Members []string `json:"members,omitempty"`
 }
 
 // Leader is the person or post answerable for a department's cases. The

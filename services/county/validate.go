@@ -217,6 +217,8 @@ func (v *validator) spec(s *Spec) {
 	}
 	v.uniqueIDs("routingRules", "id", ids)
 
+	v.str("higherBureau", s.HigherBureau, false, 128, nil)
+
 	v.id("defaultDepartment", s.DefaultDepartment, true)
 	v.ref("defaultDepartment", s.DefaultDepartment, depts)
 
@@ -320,6 +322,11 @@ func (v *validator) department(p string, d *Department, depts map[string]*Depart
 		v.str(p+".leader.name", d.Leader.Name, false, 32, nil)
 		v.str(p+".leader.title", d.Leader.Title, true, 32, nil)
 	}
+	v.maxItems(p+".members", len(d.Members), 64)
+	for i, m := range d.Members {
+		v.str(fmt.Sprintf("%s.members[%d]", p, i), m, true, 32, nil)
+	}
+	set(v, p+".members", d.Members)
 }
 
 func (m *Match) matchesEverything() bool {
@@ -469,6 +476,7 @@ func (v *validator) dates(path string, list []string, max int) map[string]Date {
 
 func (v *validator) escalation(e *Escalation) {
 	v.maxItems("escalation.ladder", len(e.Ladder), 16)
+	v.optInt("escalation.answerWorkingDays", e.AnswerWorkingDays, 1, MaxAnswerWorkingDays)
 	lastAfter, lastAt := int32(-1), -1
 	for i, st := range e.Ladder {
 		p := fmt.Sprintf("escalation.ladder[%d]", i)

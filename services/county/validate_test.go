@@ -47,6 +47,15 @@ func TestValidateRules(t *testing.T) {
 		{"township department without township", func(s *Spec) { s.Departments[3].Township = "" }, "departments[3].township", "required for a department of kind township"},
 		{"department township undefined", func(s *Spec) { s.Departments[3].Township = "town-z" }, "departments[3].township", `township "town-z" is not defined`},
 		{"leader title", func(s *Spec) { s.Departments[0].Leader = &Leader{Name: "张三"} }, "departments[0].leader.title", "required"},
+		{"member empty", func(s *Spec) { s.Departments[2].Members = []string{"李四", ""} }, "departments[2].members[1]", "required"},
+		{"member duplicate", func(s *Spec) { s.Departments[2].Members = []string{"李四", "李四"} }, "departments[2].members[1]", "duplicate value 李四"},
+		{"member name too long", func(s *Spec) { s.Departments[2].Members = []string{strings.Repeat("李", 33)} }, "departments[2].members[0]", "at most 32 characters"},
+		{"too many members", func(s *Spec) {
+			for i := range 65 {
+				s.Departments[2].Members = append(s.Departments[2].Members, "干部"+string(rune(0x4e00+i)))
+			}
+		}, "departments[2].members", "at most 64 items, has 65"},
+		{"higher bureau too long", func(s *Spec) { s.HigherBureau = strings.Repeat("局", 129) }, "higherBureau", "at most 128 characters"},
 
 		{"duplicate rule", func(s *Spec) { s.RoutingRules[2].ID = "housing" }, "routingRules[2].id", `duplicate id "housing" (first at routingRules[0])`},
 		{"lead undefined", func(s *Spec) { s.RoutingRules[0].Assign.Lead = "zzj" }, "routingRules[0].assign.lead", `department "zzj" is not defined`},
@@ -93,6 +102,8 @@ func TestValidateRules(t *testing.T) {
 		{"reminder with two timings", func(s *Spec) { s.Escalation.Ladder[0].BeforeDays = i32(3) }, "escalation.ladder[0]", "at most one of afterDays, beforeDays and percentElapsed"},
 		{"ladder goes back in time", func(s *Spec) { s.Escalation.Ladder[1].AfterDays = i32(3); s.Escalation.Ladder[2].AfterDays = i32(1) }, "escalation.ladder[2].afterDays", "comes before escalation.ladder[1].afterDays (3)"},
 		{"reminder percent range", func(s *Spec) { s.Escalation.Reminders.PercentElapsed = []int32{50, 100} }, "escalation.reminders.percentElapsed[1]", "must be at most 99"},
+		{"answer window zero", func(s *Spec) { s.Escalation.AnswerWorkingDays = i32(0) }, "escalation.answerWorkingDays", "must be at least 1"},
+		{"answer window too long", func(s *Spec) { s.Escalation.AnswerWorkingDays = i32(31) }, "escalation.answerWorkingDays", "must be at most 30"},
 		{"reminder duplicate", func(s *Spec) { s.Escalation.Reminders.DaysBefore = []int32{3, 3} }, "escalation.reminders.daysBefore[1]", "duplicate value 3"},
 
 		{"group persons range", func(s *Spec) { s.Warnings.GroupPersons = i32(1) }, "warnings.groupPersons", "must be at least 2"},

@@ -68,7 +68,9 @@ func Setup(ctx context.Context, a *app.App, s Settings) (Service, error) {
 		QueryPerMinute: s.QueryPerMinute, QueryBurst: s.QueryBurst, SubmitPerMinute: s.SubmitPerMinute,
 		TrustProxy: s.TrustProxy, MaxImportBytes: int64(s.MaxImportBytes),
 	}, a.Log)
-	if err := a.Consume("timeline", ConsumedStreams, NewKafkaHandler(e)); err != nil {
+	// The timeline is all database work: a fetched run of events is applied
+	// in one transaction.
+	if err := a.ConsumeInTx("timeline", ConsumedStreams, NewKafkaHandler(e), app.BatchOptions{}); err != nil {
 		return nil, err
 	}
 	return svc, nil

@@ -1,7 +1,6 @@
 package routing
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,200 +9,24 @@ import (
 	"xinfang.io/county"
 )
 
-// Kind is the kind of a routing decision; each is its own event type.
-type Kind string
-
-const (
-	KindAssigned    Kind = "assigned"     // case.assigned: 转送 / 交办 to a lead department
-	KindDiverted    Kind = "diverted"     // case.diverted: 诉访分离 to a legal channel
-	KindForwarded   Kind = "forwarded"    // case.forwarded: not this county's matter
-	KindNotAccepted Kind = "not-accepted" // case.not_accepted: statutory refusal
-	// KindHistory marks an imported case whose routing decision came with
-	// the import (petition.registered.history_routed): routing decides nothing.
-	KindHistory Kind = "history"
-)
-
-// Mode is how a matter is handed to its lead department (Art. 22).
-type Mode string
-
-const (
-	// ModeTransfer is 转送: the routine hand-over to the body with authority.
-	ModeTransfer Mode = "transfer"
-	// ModeAssign is 交办: the bureau hands over an important matter and
-	// requires a report of the result. Used for group petitions (Art. 20)
-	// and for manual 转办 by bureau staff.
-	ModeAssign Mode = "assign"
-)
-
-// NotAcceptedReason is a statutory reason for not accepting a matter.
-type NotAcceptedReason string
-
-const (
-	// ReasonFinal: the same matter after 复核 is not accepted again (Art. 36(3)).
-	ReasonFinal NotAcceptedReason = "final"
-	// ReasonWithinTimeLimit: the same matter raised while its case is still
-	// being handled within its time limits (Art. 19(3)).
-	ReasonWithinTimeLimit NotAcceptedReason = "within-time-limit"
-	// ReasonOutOfScope: no matter stated at all (Art. 19: request, facts,
-	// reasons).
-	ReasonOutOfScope NotAcceptedReason = "out-of-scope"
-)
-
-// Articles cited by not-accepted decisions.
-const (
-	ArticleFinal           = "36(3)"
-	ArticleWithinTimeLimit = "19(3)"
-	ArticleOutOfScope      = "19"
-)
-
-// Guards that can exclude a department from a case.
-const (
-	GuardAccusation = "accusation" // the accused department (Art. 30(3), 46(5))
-	GuardObjection  = "objection"  // objected within 5 working days (Art. 23(3))
-	GuardRecusal    = "recusal"    // excluded by bureau staff for an interest (Art. 28(3))
-)
-
-// Input is a registered petition as routing sees it.
-type Input struct {
-	CaseID       string          `json:"caseId,omitempty"`
-	Channel      county.Channel  `json:"channel,omitempty"`
-	CategoryHint county.Category `json:"categoryHint,omitempty"`
-	Township     string          `json:"township,omitempty"`
-	// Respondent is the department (id or full name) or body the matter is
-	// about, when named.
-	Respondent  string `json:"respondent,omitempty"`
-	Title       string `json:"title,omitempty"`
-	Request     string `json:"request,omitempty"`
-	Facts       string `json:"facts,omitempty"`
-	Reasons     string `json:"reasons,omitempty"`
-	Group       bool   `json:"group,omitempty"`
-	PersonCount int    `json:"personCount,omitempty"`
-	// RepeatOf is the earlier case intake found this one repeats.
-	RepeatOf string `json:"repeatOf,omitempty"`
-}
-
-// text is what keywords match: title, request, facts and reasons.
-func (in *Input) text() string {
-	return strings.ToLower(in.Title + "\n" + in.Request + "\n" + in.Facts + "\n" + in.Reasons)
-}
-
-// RepeatState is what routing knows of the case a petition repeats.
-type RepeatState string
-
-const (
-	RepeatNone    RepeatState = ""        // no repeat, or the earlier case is unknown here
-	RepeatOpen    RepeatState = "open"    // assigned and being handled within its time limits
-	RepeatClosed  RepeatState = "closed"  // handled and closed without 复核, or routed out
-	RepeatFinal   RepeatState = "final"   // final after 复核 (case.final)
-	RepeatUnknown RepeatState = "unknown" // repeat_of names a case routing never saw
-)
-
-// Repeat is the resolved state of the case a petition repeats: CaseID is
-// the case the chain of repeats leads to (the open or final one).
-type Repeat struct {
-	CaseID string      `json:"caseId,omitempty"`
-	State  RepeatState `json:"state,omitempty"`
-}
-
-// Options are the routing state a decision depends on.
-type Options struct {
-	// RoutingDate is the day of the decision in the county's civil time;
-	// the acknowledgement clock starts from it.
-	RoutingDate county.Date
-	// Excluded departments (id → guard) besides the accused one, which
-	// Decide adds itself: objecting departments, recusals.
-	Excluded map[string]string
-	// Attempt is 1 for the first routing, +1 for each re-routing.
-	Attempt uint32
-	// Rerouting skips the statutory acceptance checks (the case was
-	// accepted into routing already) and routes again.
-	Rerouting bool
-	// Repeat is the state of the case the petition repeats.
-	Repeat Repeat
-	// Category, when set, is kept instead of classifying again: a case
-	// routed again keeps the category of its first routing.
-	Category county.Category
-	// Explain records, for every rule tried, why it did not match.
-	Explain bool
-}
-
-// Override is a guard that changed what a rule would have decided.
-type Override struct {
-	Guard       string `json:"guard"`
-	RuleID      string `json:"ruleId"`
-	Excluded    string `json:"excludedDepartment"`
-	Replacement string `json:"replacement,omitempty"`
-	Note        string `json:"note,omitempty"`
-}
-
-// Decision is exactly one routing outcome.
-type Decision struct {
-	Kind           Kind            `json:"kind"`
-	Category       county.Category `json:"category"`
-	CategorySource CategorySource  `json:"categorySource,omitempty"`
-	// RuleID is the rule that decided, DefaultRuleID, ManualRuleID, or
-	// empty for a statutory not-accepted decision.
-	RuleID       string `json:"ruleId,omitempty"`
-	RulesVersion string `json:"rulesVersion"`
-	// Reason explains the decision in one line (the envelope's reason).
-	Reason string `json:"reason"`
-
-	// Assigned.
-	Mode           Mode       `json:"mode,omitempty"`
-	Lead           string     `json:"lead,omitempty"`
-	Co             []string   `json:"co,omitempty"`
-	AcknowledgeDue string     `json:"acknowledgeDue,omitempty"`
-	Excluded       []string   `json:"excludedDepartments,omitempty"`
-	Overrides      []Override `json:"overrides,omitempty"`
-	Attempt        uint32     `json:"attempt,omitempty"`
-	Manual         bool       `json:"manual,omitempty"`
-
-	// Diverted.
-	LegalChannel   county.LegalChannel `json:"legalChannel,omitempty"`
-	Body           string              `json:"body,omitempty"`
-	BodyDepartment string              `json:"bodyDepartment,omitempty"`
-	Guidance       string              `json:"guidance,omitempty"`
-
-	// Forwarded.
-	Destination string `json:"destination,omitempty"`
-
-	// Not accepted.
-	NotAccepted NotAcceptedReason `json:"notAcceptedReason,omitempty"`
-	Article     string            `json:"article,omitempty"`
-	LinkedCase  string            `json:"linkedCaseId,omitempty"`
-}
-
-// RuleTrace says what one rule made of the petition.
-type RuleTrace struct {
-	ID          string   `json:"id"`
-	Description string   `json:"description,omitempty"`
-	Matched     bool     `json:"matched"`
-	Reasons     []string `json:"reasons,omitempty"`
-	// Overridden says why a matching rule did not decide (a guard).
-	Overridden string `json:"overridden,omitempty"`
-}
-
-// Trace explains a decision: the rules tried in order, up to the deciding one.
-type Trace struct {
-	Rules []RuleTrace `json:"rules"`
-}
-
-// ErrNoDepartment means every department that could take the case is
-// excluded; bureau staff must route it by hand.
-var ErrNoDepartment = errors.New("no department may receive this case: every candidate is excluded")
-
 // Decide routes a petition under a ruleset. It is pure: the same ruleset,
 // input and options give the same decision.
 //
 // Order: the statutory acceptance checks (unless re-routing) — a matter
 // repeating a final case is not accepted (Art. 36(3)), one repeating a case
 // still being handled is not accepted and linked to it (Art. 19(3)), an
-// empty one is out of scope — then the county's rules in order, first match
-// wins, then the default department. The guards apply throughout: an
-// accusation never goes to the accused department, as lead or co-department
-// (Art. 30(3), 46(5)) but to its supervising body, walking up past excluded
-// bodies; departments excluded after an objection (Art. 23(3)) or by recusal
-// are never chosen, and a rule that would choose one is passed over.
+// empty one is out of scope — then jurisdiction: a petition about a
+// township that is not the county's is forwarded (转送) to the higher-level
+// bureau, unless it names one of the county's departments or officials;
+// then the county's rules in order, first match wins, then the default
+// department. The guards apply throughout: an accusation never goes to the
+// accused department — the one named, or the one whose leader or member is
+// named — as lead or co-department (Art. 30(3), 46(5)) but to its
+// supervising body, walking up past excluded bodies; a department whose
+// leader a petition is about, and departments recused by staff or excluded
+// after an objection (Art. 28(3), 23(3)), are never chosen, and a rule that
+// would choose one is passed over. When no department may receive the case
+// the decision is KindAwaitingManual: bureau staff must route it by hand.
 func Decide(rs *Ruleset, in Input, o Options) (Decision, *Trace, error) {
 	text := in.text()
 	cat, src, _ := rs.classify(in.CategoryHint, text)
@@ -230,23 +53,25 @@ func Decide(rs *Ruleset, in Input, o Options) (Decision, *Trace, error) {
 		}
 	}
 
+	resp := rs.resolveRespondent(in.Respondent)
+	township := strings.TrimSpace(in.Township)
+	if id, ok := rs.townships[township]; ok {
+		township = id
+	} else if township != "" && len(rs.townships) > 0 && !resp.known && len(resp.officials) == 0 {
+		return rs.forwardOutOfCounty(d, township, trace)
+	}
 	f := facts{
 		category:   cat,
 		text:       text,
-		township:   strings.TrimSpace(in.Township),
-		respondent: rs.resolveDepartment(in.Respondent),
+		township:   township,
+		respondent: resp.department,
 		channel:    in.Channel,
 		group:      in.Group || (rs.groupPersons > 0 && in.PersonCount >= rs.groupPersons),
 	}
-	excluded := make(map[string]string, len(o.Excluded)+1)
-	for k, v := range o.Excluded {
-		excluded[k] = v
-	}
-	if cat == county.CategoryAccusation && f.respondent != "" {
-		excluded[f.respondent] = GuardAccusation
-	}
+	excluded := rs.exclusions(resp, cat, o.Excluded, o.Recused)
 	d.Attempt = max(o.Attempt, 1)
 	d.Excluded = sortedKeys(excluded)
+	d.Exclusions = exclusionList(excluded)
 	// Skipped rules get their replacement once the decision is known.
 	var pending []int
 
@@ -260,9 +85,9 @@ func Decide(rs *Ruleset, in Input, o Options) (Decision, *Trace, error) {
 			if c == lead || slices.Contains(d.Co, c) {
 				continue
 			}
-			if g, ex := excluded[c]; ex {
-				d.Overrides = append(d.Overrides, Override{Guard: g, RuleID: ruleID, Excluded: c,
-					Note: fmt.Sprintf("co-department %s removed: %s", c, guardNote(g))})
+			if e, ex := excluded[c]; ex {
+				d.Overrides = append(d.Overrides, Override{Guard: e.guard, RuleID: ruleID, Excluded: c,
+					Note: fmt.Sprintf("co-department %s removed: %s", c, e.why)})
 				continue
 			}
 			d.Co = append(d.Co, c)
@@ -280,7 +105,7 @@ func Decide(rs *Ruleset, in Input, o Options) (Decision, *Trace, error) {
 	// stopping at a cycle); for an objection or recusal nobody, so the rule
 	// is passed over.
 	replace := func(lead string) (string, bool) {
-		if excluded[lead] != GuardAccusation {
+		if excluded[lead].guard != GuardAccusation {
 			return "", false
 		}
 		return rs.supervisor(lead, excluded)
@@ -300,18 +125,18 @@ func Decide(rs *Ruleset, in Input, o Options) (Decision, *Trace, error) {
 		switch {
 		case r.Assign != nil:
 			lead := r.Assign.Lead
-			if g, ex := excluded[lead]; ex {
+			if e, ex := excluded[lead]; ex {
 				if repl, found := replace(lead); found {
-					d.Overrides = append(d.Overrides, Override{Guard: g, RuleID: r.ID, Excluded: lead, Replacement: repl,
-						Note: fmt.Sprintf("rule %s would send the accusation to the accused %s; sent to its supervising body %s", r.ID, lead, repl)})
+					d.Overrides = append(d.Overrides, Override{Guard: e.guard, RuleID: r.ID, Excluded: lead, Replacement: repl,
+						Note: fmt.Sprintf("rule %s would send the accusation to the accused %s (%s); sent to its supervising body %s", r.ID, lead, e.why, repl)})
 					rt.Overridden = fmt.Sprintf("lead %s is the accused; replaced by supervising body %s", lead, repl)
 					trace.Rules = append(trace.Rules, rt)
 					return finish(repl, r.Assign.Co, r.ID, ruleReason(r))
 				}
 				pending = append(pending, len(d.Overrides))
-				d.Overrides = append(d.Overrides, Override{Guard: g, RuleID: r.ID, Excluded: lead,
-					Note: fmt.Sprintf("rule %s passed over: its lead %s is excluded (%s)", r.ID, lead, guardNote(g))})
-				rt.Overridden = fmt.Sprintf("lead %s is excluded (%s); rule passed over", lead, guardNote(g))
+				d.Overrides = append(d.Overrides, Override{Guard: e.guard, RuleID: r.ID, Excluded: lead,
+					Note: fmt.Sprintf("rule %s passed over: its lead %s is excluded (%s)", r.ID, lead, e.why)})
+				rt.Overridden = fmt.Sprintf("lead %s is excluded (%s); rule passed over", lead, e.why)
 				trace.Rules = append(trace.Rules, rt)
 				continue
 			}
@@ -319,11 +144,11 @@ func Decide(rs *Ruleset, in Input, o Options) (Decision, *Trace, error) {
 			return finish(lead, r.Assign.Co, r.ID, ruleReason(r))
 
 		case r.Divert != nil:
-			if g, ex := excluded[r.Divert.Department]; ex && r.Divert.Department != "" {
+			if e, ex := excluded[r.Divert.Department]; ex && r.Divert.Department != "" {
 				pending = append(pending, len(d.Overrides))
-				d.Overrides = append(d.Overrides, Override{Guard: g, RuleID: r.ID, Excluded: r.Divert.Department,
-					Note: fmt.Sprintf("rule %s passed over: it diverts to %s, which is excluded (%s)", r.ID, r.Divert.Department, guardNote(g))})
-				rt.Overridden = fmt.Sprintf("diverts to %s, which is excluded (%s); rule passed over", r.Divert.Department, guardNote(g))
+				d.Overrides = append(d.Overrides, Override{Guard: e.guard, RuleID: r.ID, Excluded: r.Divert.Department,
+					Note: fmt.Sprintf("rule %s passed over: it diverts to %s, which is excluded (%s)", r.ID, r.Divert.Department, e.why)})
+				rt.Overridden = fmt.Sprintf("diverts to %s, which is excluded (%s); rule passed over", r.Divert.Department, e.why)
 				trace.Rules = append(trace.Rules, rt)
 				continue
 			}
@@ -357,7 +182,7 @@ func Decide(rs *Ruleset, in Input, o Options) (Decision, *Trace, error) {
 	if def != "" {
 		if repl, found := replace(def); found {
 			d.Overrides = append(d.Overrides, Override{Guard: GuardAccusation, RuleID: DefaultRuleID, Excluded: def, Replacement: repl,
-				Note: fmt.Sprintf("the default department %s is the accused; sent to its supervising body %s", def, repl)})
+				Note: fmt.Sprintf("the default department %s is the accused (%s); sent to its supervising body %s", def, excluded[def].why, repl)})
 			return finish(repl, nil, DefaultRuleID, reason)
 		}
 	}
@@ -369,25 +194,58 @@ func Decide(rs *Ruleset, in Input, o Options) (Decision, *Trace, error) {
 		}
 		if dep.Kind == county.KindBureau || (cat == county.CategoryAccusation && dep.Kind == county.KindDiscipline && slices.Contains(dep.Categories, county.CategoryAccusation)) {
 			if def != "" {
-				d.Overrides = append(d.Overrides, Override{Guard: excluded[def], RuleID: DefaultRuleID, Excluded: def, Replacement: dep.ID,
-					Note: fmt.Sprintf("the default department %s is excluded (%s); sent to %s", def, guardNote(excluded[def]), dep.ID)})
+				d.Overrides = append(d.Overrides, Override{Guard: excluded[def].guard, RuleID: DefaultRuleID, Excluded: def, Replacement: dep.ID,
+					Note: fmt.Sprintf("the default department %s is excluded (%s); sent to %s", def, excluded[def].why, dep.ID)})
 			}
 			return finish(dep.ID, nil, DefaultRuleID, reason)
 		}
 	}
-	return Decision{}, trace, ErrNoDepartment
+	// Nobody may receive it. No routing decision is made; the case waits
+	// for bureau staff (manual 转办), who are alerted.
+	d.Kind = KindAwaitingManual
+	var ids []string
+	for _, e := range d.Exclusions {
+		ids = append(ids, e.Department+" ("+e.Guard+")")
+	}
+	d.Reason = fmt.Sprintf("no department may receive the case: every candidate is excluded (%s); bureau staff must route it by hand (manual 转办)",
+		strings.Join(ids, ", "))
+	return d, trace, nil
+}
+
+// OutOfCountyRuleID is the rule id of a decision that forwards a petition
+// about a township outside the county; it can never collide with a county
+// rule id.
+const OutOfCountyRuleID = "(out-of-county)"
+
+// higherBureauGeneric names the destination when the county file names no
+// higherBureau.
+const higherBureauGeneric = "上一级人民政府信访工作机构"
+
+// forwardOutOfCounty forwards (转送) a petition whose township is not one of
+// the county's: the matter arose elsewhere, and the body one level up
+// (which covers every county below it) sends it on (属地管理, Art. 22).
+func (rs *Ruleset) forwardOutOfCounty(d Decision, township string, t *Trace) (Decision, *Trace, error) {
+	d.Kind, d.RuleID = KindForwarded, OutOfCountyRuleID
+	d.Destination = rs.Config.Spec.HigherBureau
+	how := "the county file's higherBureau"
+	if d.Destination == "" {
+		d.Destination, how = higherBureauGeneric, "the higher-level petition bureau (the county file names no higherBureau)"
+	}
+	d.Reason = fmt.Sprintf("township %q is not one of %s's townships: the matter arose outside the county; forwarded (转送) to %s, %s, for the county where it arose (Art. 22)",
+		township, rs.Config.Spec.DisplayName, d.Destination, how)
+	return divertedOrForwarded(d, t)
 }
 
 func divertedOrForwarded(d Decision, t *Trace) (Decision, *Trace, error) {
 	// Only an assignment carries attempt and exclusions.
-	d.Attempt, d.Excluded = 0, nil
+	d.Attempt, d.Excluded, d.Exclusions = 0, nil, nil
 	return d, t, nil
 }
 
 // supervisor returns the first department up of's supervising chain that is
 // not excluded. It stops at the end of the chain, at an unknown body and at
 // a cycle.
-func (rs *Ruleset) supervisor(of string, excluded map[string]string) (string, bool) {
+func (rs *Ruleset) supervisor(of string, excluded map[string]exclusion) (string, bool) {
 	seen := map[string]bool{of: true}
 	cur := of
 	for {
@@ -408,62 +266,6 @@ func (rs *Ruleset) supervisor(of string, excluded map[string]string) (string, bo
 		}
 		cur = next
 	}
-}
-
-// ManualAssign is a manual 转办 by bureau staff to lead (and co): it refuses
-// a department the case must never reach — the accused (Art. 30(3)) and any
-// excluded department — as a validation error naming the field.
-func ManualAssign(rs *Ruleset, in Input, category county.Category, lead string, co []string, o Options) (Decision, map[string]string) {
-	bad := map[string]string{}
-	excluded := make(map[string]string, len(o.Excluded)+1)
-	for k, v := range o.Excluded {
-		excluded[k] = v
-	}
-	respondent := rs.resolveDepartment(in.Respondent)
-	if category == county.CategoryAccusation && respondent != "" {
-		excluded[respondent] = GuardAccusation
-	}
-	check := func(path, id string) {
-		if _, ok := rs.depts[id]; !ok {
-			bad[path] = fmt.Sprintf("department %q is not defined in county %s", id, rs.ID())
-			return
-		}
-		if g, ex := excluded[id]; ex {
-			switch g {
-			case GuardAccusation:
-				bad[path] = fmt.Sprintf("%s is the department this accusation accuses; it may never receive it (Art. 30(3), 46(5))", id)
-			default:
-				bad[path] = fmt.Sprintf("%s is excluded from this case (%s)", id, guardNote(g))
-			}
-		}
-	}
-	check("lead", lead)
-	var cleanCo []string
-	for i, c := range co {
-		check(fmt.Sprintf("co[%d]", i), c)
-		if c == lead {
-			bad[fmt.Sprintf("co[%d]", i)] = fmt.Sprintf("%s is already the lead department", c)
-		}
-		if !slices.Contains(cleanCo, c) {
-			cleanCo = append(cleanCo, c)
-		}
-	}
-	if len(bad) > 0 {
-		return Decision{}, bad
-	}
-	return Decision{
-		Kind:           KindAssigned,
-		Category:       category,
-		RuleID:         ManualRuleID,
-		RulesVersion:   rs.Version(),
-		Mode:           ModeAssign,
-		Lead:           lead,
-		Co:             cleanCo,
-		AcknowledgeDue: rs.Config.Calendar.AddDays(o.RoutingDate, rs.Config.Deadlines.AcknowledgeDays).String(),
-		Excluded:       sortedKeys(excluded),
-		Attempt:        max(o.Attempt, 1),
-		Manual:         true,
-	}, nil
 }
 
 func ruleReason(r *county.RoutingRule) string {
@@ -506,7 +308,7 @@ func defaultGuidance(ch county.LegalChannel, body string) string {
 	return fmt.Sprintf("您反映的事项应当通过%s程序解决，请依法向%s提出。", name, body)
 }
 
-func sortedKeys(m map[string]string) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	if len(m) == 0 {
 		return nil
 	}

@@ -91,7 +91,21 @@ func anjiVariants(t *testing.T) map[string]*Ruleset {
         keywords: {any: [枉法]}
       divert: {legalChannel: litigation, body: 安吉县人民法院, department: fy}
     - id: accusation-officials`)
-	return map[string]*Ruleset{"": anji(t), "no-jwjw-rule": parseRuleset(t, noJwjwRule), "extra": parseRuleset(t, extra)}
+	return map[string]*Ruleset{"": anji(t), "no-jwjw-rule": parseRuleset(t, noJwjwRule), "extra": parseRuleset(t, extra),
+		"people": parseRuleset(t, withPeople(t, y)), "people-no-jwjw-rule": parseRuleset(t, withPeople(t, noJwjwRule)),
+		"higher": parseRuleset(t, edit(t, y, "  defaultDepartment: xfj", "  defaultDepartment: xfj\n  higherBureau: 湖州市信访局"))}
+}
+
+// withPeople names officials in the Anji sample: 住建局's leader 张建国 and
+// members 李四 and 王五, 人社局's member 李四 (a namesake), 纪委监委's
+// member 赵六.
+func withPeople(t *testing.T, y string) string {
+	t.Helper()
+	y = edit(t, y, "      name: 安吉县住房和城乡建设局\n      kind: department\n      categories: [complaint, suggestion]\n      supervisingBody: jwjw\n      leader: {title: 局长}",
+		"      name: 安吉县住房和城乡建设局\n      kind: department\n      categories: [complaint, suggestion]\n      supervisingBody: jwjw\n      leader: {name: 张建国, title: 局长}\n      members: [李四, 王五]")
+	y = edit(t, y, "      name: 安吉县人力资源和社会保障局\n      kind: department\n      categories: [complaint, suggestion]\n      supervisingBody: jwjw\n      leader: {title: 局长}",
+		"      name: 安吉县人力资源和社会保障局\n      kind: department\n      categories: [complaint, suggestion]\n      supervisingBody: jwjw\n      leader: {title: 局长}\n      members: [李四]")
+	return edit(t, y, "      leader: {title: 书记、主任}", "      leader: {title: 书记、主任}\n      members: [赵六]")
 }
 
 type decideCase struct {
@@ -247,8 +261,54 @@ func decideCases() []decideCase {
 		{name: "re-routing skips the repeat check", in: Input{CategoryHint: complaint, Request: "公司拖欠工资", RepeatOf: "C-1"},
 			opt:  Options{Rerouting: true, Attempt: 2, Excluded: objected("rsj"), Repeat: Repeat{CaseID: "C-1", State: RepeatFinal}},
 			want: assigned(complaint, DefaultRuleID, "xfj").attempt(2).excluded("rsj").overrides("objection:wages-social-insurance:rsj>xfj")},
-		{name: "every candidate excluded", in: Input{CategoryHint: accusation, Respondent: "xfj", Request: "信访局工作人员推诿"},
-			opt: reroute(3, objected("jwjw", "sjwjw")), wantErr: ErrNoDepartment},
+		{name: "every candidate excluded: awaiting manual routing", in: Input{CategoryHint: accusation, Respondent: "xfj", Request: "信访局工作人员推诿"},
+			opt:  reroute(3, objected("jwjw", "sjwjw")),
+			want: outcome{Kind: KindAwaitingManual, Category: accusation, Attempt: 3, Excluded: []string{"jwjw", "sjwjw", "xfj"}}},
+
+		// Officials named in the respondent (Art. 30(3), 46(5), 28(3)).
+		{name: "accusation against a member by name", variant: "people", in: Input{CategoryHint: accusation, Respondent: "王五", Request: "举报王五收受贿赂"},
+			want: assigned(accusation, "accusation-officials", "jwjw").excluded("zjj")},
+		{name: "accusation against the leader by name", variant: "people", in: Input{CategoryHint: accusation, Respondent: "张建国", Request: "举报局长违规发包工程"},
+			want: assigned(accusation, DefaultRuleID, "xfj").excluded("zjj")},
+		{name: "accusation against a discipline official matches the rule for its body", variant: "people", in: Input{CategoryHint: accusation, Respondent: "赵六", Request: "举报纪委干部受贿"},
+			want: assigned(accusation, "accusation-against-jwjw", "sjwjw").excluded("jwjw")},
+		{name: "rule pointing at the accused official's body is overridden", variant: "people-no-jwjw-rule", in: Input{CategoryHint: accusation, Respondent: "赵六", Request: "举报纪委干部受贿"},
+			want: assigned(accusation, "accusation-officials", "sjwjw").excluded("jwjw").overrides("accusation:accusation-officials:jwjw>sjwjw")},
+		{name: "namesakes in two departments: both kept off", variant: "people", in: Input{CategoryHint: accusation, Respondent: "李四", Request: "举报李四受贿"},
+			want: assigned(accusation, "accusation-officials", "jwjw").excluded("rsj", "zjj")},
+		{name: "department and name: the named department's official", variant: "people", in: Input{CategoryHint: accusation, Respondent: "安吉县住房和城乡建设局李四", Request: "举报李四受贿"},
+			want: assigned(accusation, "accusation-officials", "jwjw").excluded("zjj")},
+		{name: "department id and name", variant: "people", in: Input{CategoryHint: accusation, Respondent: "rsj 李四", Request: "举报李四受贿"},
+			want: assigned(accusation, "accusation-officials", "jwjw").excluded("rsj")},
+		{name: "unlisted official of a named department", variant: "people", in: Input{CategoryHint: accusation, Respondent: "住房和城乡建设局钱七", Request: "举报钱七受贿"},
+			want: assigned(accusation, "accusation-officials", "jwjw").excluded("zjj")},
+		{name: "complaint about the leader by post: the department is recused", in: Input{CategoryHint: complaint, Respondent: "住房和城乡建设局局长", Request: "小区电梯长期故障"},
+			want: assigned(complaint, DefaultRuleID, "xfj").excluded("zjj").overrides("recusal:housing:zjj>xfj")},
+		{name: "complaint about the leader by name: the department is recused", variant: "people", in: Input{CategoryHint: complaint, Respondent: "张建国", Request: "小区电梯长期故障"},
+			want: assigned(complaint, DefaultRuleID, "xfj").excluded("zjj").overrides("recusal:housing:zjj>xfj")},
+		{name: "complaint about a member: the department keeps it", variant: "people", in: Input{CategoryHint: complaint, Respondent: "王五", Request: "小区电梯长期故障"},
+			want: assigned(complaint, "housing", "zjj")},
+		{name: "complaint about a department: it handles it", in: Input{CategoryHint: complaint, Respondent: "zjj", Request: "小区电梯长期故障"},
+			want: assigned(complaint, "housing", "zjj")},
+		{name: "member recused by staff", variant: "people", in: Input{CategoryHint: complaint, Request: "小区电梯长期故障"},
+			opt:  Options{Recused: []string{"王五"}},
+			want: assigned(complaint, DefaultRuleID, "xfj").excluded("zjj").overrides("recusal:housing:zjj>xfj")},
+		{name: "recused co-department removed", variant: "people", in: Input{CategoryHint: complaint, Facts: "在工地干了半年，老板不发工资"},
+			opt:  Options{Recused: []string{"zjj 王五"}},
+			want: assigned(complaint, "wages-construction", "rsj").excluded("zjj").overrides("recusal:wages-construction:zjj>")},
+
+		// Jurisdiction: a township that is not the county's.
+		{name: "another county's township is forwarded up", in: Input{CategoryHint: complaint, Township: "hongxi", Request: "小区电梯长期故障"},
+			want: outcome{Kind: KindForwarded, Category: complaint, Rule: OutOfCountyRuleID, Dest: "上一级人民政府信访工作机构"}},
+		{name: "to the county's higher bureau when it names one", variant: "higher", in: Input{CategoryHint: accusation, Township: "hongxi", Request: "举报镇干部受贿"},
+			want: outcome{Kind: KindForwarded, Category: accusation, Rule: OutOfCountyRuleID, Dest: "湖州市信访局"}},
+		{name: "a township by its name", in: Input{CategoryHint: complaint, Township: "梅溪镇", Request: "征地补偿款至今未到位"},
+			want: assigned(complaint, "meixi-land", "gov-meixi", "zrzyj", "zjj")},
+		{name: "unknown township, but about a county department", in: Input{CategoryHint: accusation, Township: "hongxi", Respondent: "zjj", Request: "举报住建局干部受贿"},
+			want: assigned(accusation, "accusation-officials", "jwjw").excluded("zjj")},
+		{name: "a repeat of a final case is refused before jurisdiction", in: Input{CategoryHint: complaint, Township: "hongxi", Request: "公司拖欠工资", RepeatOf: "C-1"},
+			opt:  Options{Repeat: Repeat{CaseID: "C-1", State: RepeatFinal}},
+			want: notAccepted(complaint, ReasonFinal, "36(3)", "C-1")},
 
 		// The county calendar sets the acknowledgement date.
 		{name: "acknowledgement over the National Day holiday", in: Input{CategoryHint: complaint, Request: "小区物业乱收费"},
@@ -405,5 +465,103 @@ func TestManualAssignRefusesTheAccused(t *testing.T) {
 	d, bad := ManualAssign(rs, in, complaint, "zjj", []string{"gov-dipu"}, opt)
 	if len(bad) > 0 || d.Lead != "zjj" || !d.Manual || d.Mode != ModeAssign || d.Attempt != 2 || d.RuleID != ManualRuleID || d.AcknowledgeDue != "2026-03-12" {
 		t.Errorf("complaint: %+v %v", d, bad)
+	}
+}
+
+// TestOfficialsGuardsSayWhy checks that a decision excluding a department
+// for one of its officials names the official in the exclusion and in the
+// override, and that a manual 转办 names them when it refuses.
+func TestOfficialsGuardsSayWhy(t *testing.T) {
+	v := anjiVariants(t)
+	opt := Options{RoutingDate: RoutingDate(testNow), Attempt: 1}
+	reasonOf := func(d Decision, dept string) string {
+		for _, e := range d.Exclusions {
+			if e.Department == dept {
+				return e.Guard + ": " + e.Reason
+			}
+		}
+		return ""
+	}
+
+	d, _, _ := Decide(v["people"], Input{CategoryHint: accusation, Respondent: "王五", Request: "举报王五收受贿赂"}, opt)
+	if r := reasonOf(d, "zjj"); !strings.Contains(r, "accusation: the accused 王五 (an official of zjj)") || !strings.Contains(r, "Art. 30(3)") {
+		t.Errorf("member accused: %q", r)
+	}
+	d, _, _ = Decide(v["people-no-jwjw-rule"], Input{CategoryHint: accusation, Respondent: "赵六", Request: "县纪委干部受贿"}, opt)
+	if len(d.Overrides) != 1 || !strings.Contains(d.Overrides[0].Note, "赵六 (an official of jwjw)") || d.Overrides[0].Replacement != "sjwjw" {
+		t.Errorf("override of the accused official's body: %+v", d.Overrides)
+	}
+	d, _, _ = Decide(v["people"], Input{CategoryHint: complaint, Respondent: "张建国", Request: "小区电梯长期故障"}, opt)
+	if r := reasonOf(d, "zjj"); !strings.Contains(r, "recusal: the petition is about 张建国 (局长, the leader of zjj)") || !strings.Contains(r, "Art. 28(3)") ||
+		!strings.Contains(d.Overrides[0].Note, "张建国") {
+		t.Errorf("leader recused: %q %+v", r, d.Overrides)
+	}
+	d, _, _ = Decide(v[""], Input{CategoryHint: complaint, Respondent: "安吉县住房和城乡建设局局长", Request: "小区电梯长期故障"}, opt)
+	if r := reasonOf(d, "zjj"); !strings.Contains(r, "局长, the leader of zjj") {
+		t.Errorf("leader by post: %q", r)
+	}
+	d, _, _ = Decide(v["people"], Input{CategoryHint: complaint, Request: "小区电梯长期故障"}, Options{RoutingDate: RoutingDate(testNow), Recused: []string{"王五"}})
+	if r := reasonOf(d, "zjj"); !strings.Contains(r, "recusal: 王五 (an official of zjj) recused by bureau staff") {
+		t.Errorf("staff recusal: %q", r)
+	}
+
+	// A manual 转办 refuses the accused official's department, and the
+	// department of an official staff recuse, naming them.
+	in := Input{CategoryHint: accusation, Respondent: "王五", Request: "举报王五收受贿赂"}
+	if _, bad := ManualAssign(v["people"], in, accusation, "zjj", nil, opt); !strings.Contains(bad["lead"], "王五") || !strings.Contains(bad["lead"], "Art. 30(3)") {
+		t.Errorf("manual to the accused official's department: %v", bad)
+	}
+	in = Input{CategoryHint: complaint, Request: "小区电梯长期故障"}
+	if _, bad := ManualAssign(v["people"], in, complaint, "xfj", []string{"rsj"}, Options{Recused: []string{"李四"}}); !strings.Contains(bad["co[0]"], "李四") {
+		t.Errorf("manual to a recused official's department: %v", bad)
+	}
+	if d, bad := ManualAssign(v["people"], in, complaint, "xfj", nil, Options{Recused: []string{"李四"}}); len(bad) > 0 || strings.Join(d.Excluded, ",") != "rsj,zjj" {
+		t.Errorf("manual with a recusal: %+v %v", d, bad)
+	}
+}
+
+func TestResolveRespondent(t *testing.T) {
+	rs := anjiVariants(t)["people"]
+	for _, tc := range []struct {
+		in, dept  string
+		officials []string
+	}{
+		{"", "", nil},
+		{"zjj", "zjj", nil},
+		{"安吉县住房和城乡建设局", "zjj", nil},
+		{"住房和城乡建设局", "zjj", nil}, // without the county's prefix, as intake accepts it
+		{"县住房和城乡建设局", "zjj", nil},
+		{"王五", "zjj", []string{"王五 (an official of zjj)"}},
+		{"李四", "李四", []string{"李四 (an official of rsj)", "李四 (an official of zjj)"}},
+		{"安吉县人力资源和社会保障局 李四", "rsj", []string{"李四 (an official of rsj)"}},
+		{"张三（zjj）", "zjj", nil},
+		{"住建局局长", "住建局局长", nil}, // an abbreviation the county file does not know
+		{"安吉县住房和城乡建设局局长张建国", "zjj", []string{"张建国 (局长, the leader of zjj)"}},
+		{"安吉县纪委县监委书记", "jwjw", []string{"书记、主任, the leader of jwjw"}},
+		{"某外部单位", "某外部单位", nil},
+	} {
+		r := rs.resolveRespondent(tc.in)
+		var got []string
+		for _, o := range r.officials {
+			got = append(got, o.String())
+		}
+		if r.department != tc.dept || !reflect.DeepEqual(got, tc.officials) {
+			t.Errorf("%q: department %q officials %q, want %q %q", tc.in, r.department, got, tc.dept, tc.officials)
+		}
+	}
+}
+
+// TestTownshipsUnlistedMeansUnchecked: a county file without townships
+// cannot tell another county's township from its own, so nothing is
+// forwarded for its township.
+func TestTownshipsUnlistedMeansUnchecked(t *testing.T) {
+	rs := parseRuleset(t, edit(t, smallCounty, "  townships: [{id: dipu, name: 递铺街道}]\n", ""))
+	d, _, err := Decide(rs, Input{CategoryHint: complaint, Township: "hongxi", Request: "小区电梯长期故障"}, Options{RoutingDate: RoutingDate(testNow)})
+	if err != nil || d.Kind != KindAssigned || d.Lead != "xfj" {
+		t.Fatalf("%+v %v", d, err)
+	}
+	rs = parseRuleset(t, smallCounty)
+	if d, _, _ := Decide(rs, Input{CategoryHint: complaint, Township: "hongxi", Request: "小区电梯长期故障"}, Options{RoutingDate: RoutingDate(testNow)}); d.Kind != KindForwarded {
+		t.Fatalf("with townships listed: %+v", d)
 	}
 }

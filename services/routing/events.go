@@ -2,6 +2,7 @@ package routing
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -111,6 +112,17 @@ func (d *Decision) Payload() (*eventsv1.Envelope, error) {
 			Reason: notAcceptedReasons[d.NotAccepted], Article: d.Article, LinkedCaseId: d.LinkedCase,
 			RulesVersion: d.RulesVersion,
 		})
+	case KindAwaitingManual:
+		// Not a routing decision: bureau staff are told that the case needs
+		// a manual 转办. decisionEnvelope names the case.
+		var names []string
+		for _, e := range d.Exclusions {
+			names = append(names, e.Department)
+		}
+		err = env.SetPayload(&eventsv1.AlertRaised{
+			Kind: eventsv1.AlertKind_ALERT_KIND_ROUTING_NEEDS_STAFF, Dimension: "case", Count: 1,
+			Message: fmt.Sprintf("无可交办的部门（%s 均已排除：回避、异议或被检举控告），请人工转办", strings.Join(names, "、")),
+		})
 	default:
 		return nil, fmt.Errorf("decision of unknown kind %q", d.Kind)
 	}
@@ -127,6 +139,9 @@ func decisionEnvelope(caseID string, d Decision, actor *eventsv1.Actor, causatio
 		return nil, fmt.Errorf("decision event for %s: %w", caseID, err)
 	}
 	env.CaseId = caseID
+	if a := env.GetAlertRaised(); a != nil {
+		a.Key, a.CaseIds = caseID, []string{caseID}
+	}
 	env.OccurredAt = timestamppb.New(now)
 	env.RecordedAt = timestamppb.New(now)
 	env.Actor = actor

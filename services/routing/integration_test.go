@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -233,6 +234,60 @@ func TestIntegrationBrokerAndDatabase(t *testing.T) {
 		m := r.until(forCase("C"))
 		if ec := m[len(m)-1]; !ec.GetCaseAssigned().GetManual() || ec.Reason != "经研判不属诉讼事项，交住建局办理" || ec.Actor.GetKind() != eventsv1.ActorKind_ACTOR_KIND_BUREAU {
 			t.Fatalf("manual: %v", ec)
+		}
+
+		// Every candidate excluded: B's supervising chain objected too. No
+		// decision and no dead letter: bureau staff are alerted on the
+		// alerts topic, the case is listed as awaiting manual routing, and
+		// a manual 转办 resolves it.
+		r.publish(envelope("B", &eventsv1.CaseObjected{Department: "sjwjw", WithinWindow: true}))
+		alerts := kafka.NewReader(kafka.ReaderConfig{Brokers: r.a.Config.Brokers, Topic: r.a.Topic(eventsv1.StreamAlerts), MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond})
+		defer alerts.Close()
+		actx, acancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer acancel()
+		amsg, err := alerts.ReadMessage(actx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		al, err := kafkatransport.DecodeEnvelope(amsg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(amsg.Key) != "B" || al.GetAlertRaised().GetKind() != eventsv1.AlertKind_ALERT_KIND_ROUTING_NEEDS_STAFF || al.CaseId != "B" {
+			t.Fatalf("alert %v", al)
+		}
+		get := func(path string) map[string]any {
+			req, _ := http.NewRequest("GET", "http://"+r.a.HTTP.Addr()+path, nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var out map[string]any
+			if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
+				t.Fatalf("GET %s: %d %v", path, resp.StatusCode, err)
+			}
+			return out
+		}
+		if cases, _ := get("/v1/routing/cases")["cases"].([]any); len(cases) != 1 || cases[0].(map[string]any)["caseId"] != "B" {
+			t.Fatalf("awaiting manual routing: %v", cases)
+		}
+		req, _ = http.NewRequest("POST", "http://"+r.a.HTTP.Addr()+"/v1/cases/B/reroute", strings.NewReader(`{"reason":"由县检察院核查","lead":"jcy"}`))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if resp, err = http.DefaultClient.Do(req); err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("reroute B: %d", resp.StatusCode)
+		}
+		m = r.until(forCase("B"))
+		if as := m[len(m)-1].GetCaseAssigned(); as.GetLeadDepartment() != "jcy" || as.Attempt != 3 || !as.Manual {
+			t.Fatalf("B after 转办: %v", m[len(m)-1])
+		}
+		if v := get("/v1/routing/cases/B"); v["state"] != "assigned" || v["awaitingManual"] != false {
+			t.Fatalf("B: %v", v)
 		}
 
 		// An objection to a case routing never saw is dead-lettered.

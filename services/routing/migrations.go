@@ -5,7 +5,8 @@ import "xinfang.io/services/kit/store"
 // Migrations create routing's tables. Apply with db.Migrate(ctx, "routing", …).
 //
 // routing_cases holds, per case, what re-routing needs: the petition as
-// registered (protojson of PetitionRegistered), the decision in force, the
+// registered ("pb:" + base64 of the PetitionRegistered protobuf; rows from
+// before that hold its protojson, still read), the decision in force, the
 // departments excluded from the case (id → guard) and whether the case is
 // open, closed or final (from case.closed / case.final). Rows for cases
 // routing never routed (a case.final before any petition) have an empty
@@ -45,4 +46,11 @@ CREATE TABLE routing_decisions (
 	decided_at   TEXT NOT NULL
 );
 CREATE INDEX routing_decisions_case ON routing_decisions (case_id, attempt);`,
+}, {
+	Version: 2,
+	Name:    "cases by state",
+	// GET /v1/routing/cases lists one state (awaiting-manual by default)
+	// page by page in case id order, and a gauge counts the cases awaiting
+	// a manual 转办.
+	SQL: `CREATE INDEX routing_cases_decision ON routing_cases (decision, case_id);`,
 }}

@@ -1,21 +1,26 @@
 package routing
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"xinfang.io/county"
 )
 
 // The generator builds counties no validation has seen: supervising bodies
-// at random (self-loops, cycles, unknown ids, missing), rules that assign,
-// co-assign or divert to the accused, respondents given by id, by name or as
-// an outside body, and random exclusions from earlier objections.
+// at random (self-loops, cycles, unknown ids, missing), officials with
+// namesakes across departments, rules that assign, co-assign or divert to
+// the accused, respondents given by id, by name, as an outside body, as an
+// official by name or as a department with one of its officials, random
+// exclusions from earlier objections and recusals, and officials recused by
+// staff.
 
 var propWords = []string{"甲", "乙", "丙", "丁", "戊", "己"}
+
+var propNames = []string{"张伟", "王芳", "李娜", "刘洋", "陈静", "杨帆"}
 
 func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
 
@@ -39,6 +44,11 @@ func randomConfig(r *rand.Rand) *county.Config {
 	spec := county.Spec{DisplayName: "随机县", DivisionCode: "330599", DefaultDepartment: pick(r, ids)}
 	for _, id := range ids {
 		d := county.Department{ID: id, Name: "部门" + id, Kind: pick(r, kinds), Categories: subset(r, county.Categories, 0.6)}
+		// Officials, with namesakes across departments.
+		d.Members = subset(r, propNames, 0.2)
+		if r.IntN(3) == 0 {
+			d.Leader = &county.Leader{Name: pick(r, propNames), Title: "局长"}
+		}
 		switch r.IntN(6) {
 		case 0: // none
 		case 1:
@@ -81,7 +91,10 @@ func randomConfig(r *rand.Rand) *county.Config {
 	return &county.Config{ID: "prop", Version: "v1", Spec: spec, Deadlines: county.Statutory}
 }
 
-func randomAccusation(r *rand.Rand, cfg *county.Config) (Input, string) {
+// randomAccusation returns an accusation and every department it accuses:
+// the department named, or each department one of whose officials (leader
+// or member) is named.
+func randomAccusation(r *rand.Rand, cfg *county.Config) (Input, []string) {
 	deps := cfg.Spec.Departments
 	d := pick(r, deps)
 	in := Input{
@@ -90,12 +103,32 @@ func randomAccusation(r *rand.Rand, cfg *county.Config) (Input, string) {
 		Group:        r.IntN(3) == 0,
 		Channel:      pick(r, []county.Channel{county.ChannelWeb, county.ChannelVisit, ""}),
 	}
-	switch r.IntN(5) {
+	accused := []string{d.ID}
+	switch r.IntN(8) {
 	case 0:
 		in.Respondent = d.Name // by name
 	case 1:
 		in.Respondent = "某外部单位" // not a department
-		return in, in.Respondent
+		accused = []string{in.Respondent}
+	case 2, 3:
+		// An official by name: every department with an official of that
+		// name is accused (namesakes included, erring on the safe side).
+		name := pick(r, propNames)
+		in.Respondent, accused = name, officialsDepts(deps, name, "")
+		if len(accused) == 0 {
+			accused = []string{name} // nobody of that name: an outside person
+		}
+	case 4:
+		// A department and one of its officials.
+		names := d.Members
+		if d.Leader != nil {
+			names = append(slices.Clone(names), d.Leader.Name)
+		}
+		if len(names) == 0 {
+			in.Respondent = d.ID
+			break
+		}
+		in.Respondent = pick(r, []string{d.Name, d.ID + " "}) + pick(r, names)
 	default:
 		in.Respondent = d.ID
 	}
@@ -103,12 +136,23 @@ func randomAccusation(r *rand.Rand, cfg *county.Config) (Input, string) {
 		in.CategoryHint = "" // classification must still see the accusation
 		in.Request = "举报" + in.Request
 	}
-	return in, d.ID
+	return in, accused
+}
+
+// officialsDepts lists the departments with an official called name.
+func officialsDepts(deps []county.Department, name, _ string) []string {
+	var out []string
+	for _, d := range deps {
+		if slices.Contains(d.Members, name) || (d.Leader != nil && d.Leader.Name == name) {
+			out = append(out, d.ID)
+		}
+	}
+	return out
 }
 
 func TestPropertyAccusationNeverReachesTheAccused(t *testing.T) {
 	r := rand.New(rand.NewPCG(20260302, 4))
-	var routed, overridden, refused int
+	var routed, overridden, refused, byOfficial int
 	for i := range 20000 {
 		cfg := randomConfig(r)
 		rs := compile(cfg) // unchecked: cycles and all
@@ -119,10 +163,18 @@ func TestPropertyAccusationNeverReachesTheAccused(t *testing.T) {
 		}
 		opt := Options{RoutingDate: RoutingDate(testNow), Excluded: excl, Attempt: 1 + uint32(r.IntN(3))}
 		opt.Rerouting = opt.Attempt > 1
+		var recused []string // departments of an official staff recused
+		if r.IntN(3) == 0 {
+			name := pick(r, propNames)
+			opt.Recused, recused = []string{name}, officialsDepts(cfg.Spec.Departments, name, "")
+		}
 		d, _, err := Decide(rs, in, opt)
 		if err != nil {
-			if !errors.Is(err, ErrNoDepartment) {
-				t.Fatalf("#%d: %v", i, err)
+			t.Fatalf("#%d: %v", i, err)
+		}
+		if d.Kind == KindAwaitingManual {
+			if d.Lead != "" || len(d.Co) != 0 || !containsAll(d.Excluded, accused) {
+				t.Fatalf("#%d: awaiting manual routing with a department or without the accused %v excluded: %+v", i, accused, d)
 			}
 			refused++
 			continue
@@ -137,11 +189,14 @@ func TestPropertyAccusationNeverReachesTheAccused(t *testing.T) {
 		switch d.Kind {
 		case KindAssigned:
 			routed++
-			if d.Lead == accused || slices.Contains(d.Co, accused) {
-				fail("the accused %s receives the accusation", accused)
+			if slices.Contains(accused, d.Lead) || slices.ContainsFunc(d.Co, func(c string) bool { return slices.Contains(accused, c) }) {
+				fail("an accused department of %v receives the accusation", accused)
 			}
 			if _, ok := excl[d.Lead]; ok {
 				fail("lead %s is excluded", d.Lead)
+			}
+			if slices.Contains(recused, d.Lead) || slices.ContainsFunc(d.Co, func(c string) bool { return slices.Contains(recused, c) }) {
+				fail("a department of the recused official %v receives the case", opt.Recused)
 			}
 			for _, c := range d.Co {
 				if _, ok := excl[c]; ok {
@@ -151,25 +206,41 @@ func TestPropertyAccusationNeverReachesTheAccused(t *testing.T) {
 			if _, ok := rs.Department(d.Lead); !ok {
 				fail("lead %s is no department", d.Lead)
 			}
-			if !slices.Contains(d.Excluded, accused) {
-				fail("the accused %s is not listed as excluded", accused)
+			if !containsAll(d.Excluded, accused) {
+				fail("the accused %v are not all listed as excluded", accused)
 			}
 			if len(d.Overrides) > 0 {
 				overridden++
 			}
+			if slices.ContainsFunc(d.Exclusions, func(e Exclusion) bool {
+				return strings.Contains(e.Reason, "the accused 张伟") || strings.Contains(e.Reason, " of d")
+			}) {
+				byOfficial++
+			}
 		case KindDiverted:
-			if d.BodyDepartment == accused {
-				fail("diverted to the accused %s", accused)
+			if slices.Contains(accused, d.BodyDepartment) {
+				fail("diverted to an accused department of %v", accused)
 			}
 		}
-		// A manual 转办 to the accused is always refused.
-		if _, bad := ManualAssign(rs, in, d.Category, accused, nil, opt); len(bad) == 0 {
-			fail("manual assignment to the accused %s accepted", accused)
+		// A manual 转办 to an accused department is always refused.
+		for _, a := range accused {
+			if _, bad := ManualAssign(rs, in, d.Category, a, nil, opt); len(bad) == 0 {
+				fail("manual assignment to the accused %s accepted", a)
+			}
 		}
 	}
 	// The generator must exercise the guard, not only trivial cases.
-	if routed < 10000 || overridden < 2000 || refused == 0 {
-		t.Fatalf("weak generator: %d routed, %d with overrides, %d refused", routed, overridden, refused)
+	if routed < 10000 || overridden < 2000 || refused == 0 || byOfficial < 1000 {
+		t.Fatalf("weak generator: %d routed, %d with overrides, %d refused, %d accusing officials", routed, overridden, refused, byOfficial)
 	}
-	t.Logf("%d routed, %d with overrides, %d refused", routed, overridden, refused)
+	t.Logf("%d routed, %d with overrides, %d refused, %d accusing officials", routed, overridden, refused, byOfficial)
+}
+
+func containsAll(list, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(list, w) {
+			return false
+		}
+	}
+	return true
 }

@@ -24,9 +24,13 @@ type Ruleset struct {
 	Config *county.Config
 
 	depts        map[string]*county.Department
-	byName       map[string]string
+	byName       map[string]string // full name, or name without the county's prefix → id
 	rules        []compiledRule
 	groupPersons int
+
+	people    []official        // leaders by name and members, in file order
+	nameForms []nameForm        // departments' names as written, longest first
+	townships map[string]string // township id or name → id
 }
 
 type compiledRule struct {
@@ -61,6 +65,7 @@ func compile(cfg *county.Config) *Ruleset {
 		byName:       make(map[string]string, len(cfg.Spec.Departments)),
 		rules:        make([]compiledRule, len(cfg.Spec.RoutingRules)),
 		groupPersons: cfg.Spec.Warnings.Effective().GroupPersons,
+		townships:    make(map[string]string, 2*len(cfg.Spec.Townships)),
 	}
 	for i := range cfg.Spec.Departments {
 		d := &cfg.Spec.Departments[i]
@@ -84,6 +89,7 @@ func compile(cfg *county.Config) *Ruleset {
 		}
 		rs.rules[i] = cr
 	}
+	rs.indexPeople()
 	return rs
 }
 
@@ -154,26 +160,12 @@ func (rs *Ruleset) Department(id string) (*county.Department, bool) {
 	return d, ok
 }
 
-// resolveDepartment maps a respondent as intake recorded it (a department
-// id, or the department's full name) to the department id; anything else
-// is returned trimmed, unchanged.
-func (rs *Ruleset) resolveDepartment(s string) string {
-	s = strings.TrimSpace(s)
-	if _, ok := rs.depts[s]; ok {
-		return s
-	}
-	if id, ok := rs.byName[s]; ok {
-		return id
-	}
-	return s
-}
-
 // facts are the petition's properties rules match on.
 type facts struct {
 	category   county.Category
 	text       string // lower-cased title, request, facts and reasons
 	township   string
-	respondent string // resolved department id, or the name as given
+	respondent string // resolved department id, or the respondent as given
 	channel    county.Channel
 	group      bool
 }

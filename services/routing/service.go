@@ -2,7 +2,6 @@ package routing
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,12 +25,21 @@ type Service interface {
 	// case.objected re-routes; case.closed and case.final update the case's
 	// status. Other events are ignored. Applied at most once per event id.
 	HandleEvent(ctx context.Context, env *eventsv1.Envelope) error
+	// HandleEvents applies a run of consumed events in one transaction,
+	// all or nothing.
+	HandleEvents(ctx context.Context, events []Event) error
 	// Preview dry-runs a petition against the live rules or given ones.
 	Preview(ctx context.Context, req PreviewRequest) (*PreviewResponse, error)
 	// Rules returns the rules in force.
 	Rules(ctx context.Context) (*RulesResponse, error)
-	// Reroute is a manual 转办 by bureau staff.
+	// Reroute is a manual 转办 by bureau staff; it also resolves a case
+	// awaiting manual routing.
 	Reroute(ctx context.Context, req RerouteRequest) (*RerouteResponse, error)
+	// Case is routing's state of a case and its decisions (bureau staff).
+	Case(ctx context.Context, caseID string) (*CaseView, error)
+	// Cases lists cases in one state, by default those awaiting manual
+	// routing (bureau staff).
+	Cases(ctx context.Context, req CasesRequest) (*CasesResponse, error)
 }
 
 // Enqueuer adds events to the transactional outbox (*outbox.Outbox).
@@ -59,8 +67,10 @@ type service struct {
 	db     *store.DB
 	outbox Enqueuer
 	inbox  *inbox.Inbox
-	now    func() time.Time
-	log    *slog.Logger
+	// consumer names the inbox (batches record into it themselves).
+	consumer string
+	now      func() time.Time
+	log      *slog.Logger
 }
 
 // New returns the routing service.
@@ -75,174 +85,244 @@ func New(c Config) (Service, error) {
 		c.Log = slog.Default()
 	}
 	return &service{
-		county: c.County, rules: c.Rules, db: c.DB, outbox: c.Outbox, inbox: inbox.New(c.DB, c.Consumer),
+		county: c.County, rules: c.Rules, db: c.DB, outbox: c.Outbox, inbox: inbox.New(c.DB, c.Consumer), consumer: c.Consumer,
 		now: c.Now, log: c.Log,
 	}, nil
 }
 
 // HandleEvent implements Service.
 func (s *service) HandleEvent(ctx context.Context, env *eventsv1.Envelope) error {
+	if err := s.check(ctx, env); err != nil || !consumed(env) {
+		return err
+	}
+	now := s.now()
+	_, err := s.inbox.Apply(ctx, env.EventId, func(tx *store.Tx) error { return s.apply(ctx, tx, env, now) })
+	return err
+}
+
+// Event is a consumed event with the context of its own consumer span, so
+// that what it causes (logs, decisions) stays in its case's trace.
+type Event struct {
+	Context  context.Context
+	Envelope *eventsv1.Envelope
+}
+
+// HandleEvents implements Service: a run of fetched events is applied in
+// one transaction — each at most once (the inbox), in order — so that a
+// backlog costs one commit per run instead of one per event. It is all or
+// nothing: on any error nothing is kept, and the consumer hands the
+// events to HandleEvent one at a time (a poison event is dead-lettered
+// alone).
+func (s *service) HandleEvents(ctx context.Context, events []Event) error {
+	now := s.now()
+	return s.db.InTx(ctx, func(tx *store.Tx) error {
+		for _, e := range events {
+			ectx, env := e.Context, e.Envelope
+			if ectx == nil {
+				ectx = ctx
+			}
+			if err := s.check(ectx, env); err != nil {
+				return err
+			}
+			if !consumed(env) {
+				continue
+			}
+			if fresh, err := recordInbox(ectx, tx, s.consumer, env.GetEventId(), now); err != nil || !fresh {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			if err := s.apply(ectx, tx, env, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// check refuses an event of another county and names the case on the span.
+func (s *service) check(ctx context.Context, env *eventsv1.Envelope) error {
 	if env.GetCounty() != "" && env.GetCounty() != s.county {
 		return apierror.New(apierror.Validation, "event %s is for county %q, this is %q", env.GetEventId(), env.GetCounty(), s.county)
 	}
 	tracing.SetCaseID(ctx, env.GetCaseId())
+	return nil
+}
+
+// consumed says whether routing acts on an event; the others (most of the
+// cases stream) are skipped without a trace in the inbox.
+func consumed(env *eventsv1.Envelope) bool {
+	switch env.GetPayload().(type) {
+	case *eventsv1.Envelope_PetitionRegistered, *eventsv1.Envelope_CaseObjected, *eventsv1.Envelope_CaseClosed, *eventsv1.Envelope_CaseFinal:
+		return true
+	}
+	return false
+}
+
+// apply applies one consumed event inside tx.
+func (s *service) apply(ctx context.Context, tx *store.Tx, env *eventsv1.Envelope, now time.Time) error {
 	switch p := env.GetPayload().(type) {
 	case *eventsv1.Envelope_PetitionRegistered:
-		return s.onPetition(ctx, env, p.PetitionRegistered)
+		return s.onPetition(ctx, tx, env, p.PetitionRegistered, now)
 	case *eventsv1.Envelope_CaseObjected:
-		return s.onObjected(ctx, env, p.CaseObjected)
+		return s.onObjected(ctx, tx, env, p.CaseObjected, now)
 	case *eventsv1.Envelope_CaseClosed:
-		return s.onStatus(ctx, env, statusClosed)
+		return setStatus(ctx, tx, env.CaseId, statusClosed, now)
 	case *eventsv1.Envelope_CaseFinal:
-		return s.onStatus(ctx, env, statusFinal)
+		return setStatus(ctx, tx, env.CaseId, statusFinal, now)
 	}
 	return nil
 }
 
-func (s *service) onPetition(ctx context.Context, env *eventsv1.Envelope, p *eventsv1.PetitionRegistered) error {
-	now := s.now()
-	_, err := s.inbox.Apply(ctx, env.EventId, func(tx *store.Tx) error {
-		row, err := loadCase(ctx, tx, env.CaseId)
-		if err != nil {
-			return err
-		}
-		if row != nil && row.Decision != "" {
-			// Exactly one routing decision per case: a second registration
-			// of the same case (a new event id) changes nothing.
-			s.log.WarnContext(ctx, "case already routed; registration ignored", "case_id", env.CaseId,
-				"event_id", env.EventId, "decided_by", row.DecisionEventID)
-			return nil
-		}
-		if env.GetImported() && p.GetHistoryRouted() {
-			// History brought its own routing decision as an event of its
-			// own: record the case (repeats and the finality lock need it)
-			// and decide nothing.
-			return insertFirstDecision(ctx, tx, &caseRow{CaseID: env.CaseId, Petition: p, PetitionEventID: env.EventId,
-				Imported: true, Decision: KindHistory, Attempt: 1}, now)
-		}
-		rs := s.rules.Current()
-		in := InputFromEvent(env.CaseId, p)
-		rep, err := resolveRepeat(ctx, tx, env.CaseId, in.RepeatOf)
-		if err != nil {
-			return err
-		}
-		routingDay := now
-		if env.GetImported() && p.GetReceivedAt() != nil {
-			// An imported case still waiting for routing is routed as of the
-			// day it arrived, so its clocks run from history, not from today.
-			routingDay = p.GetReceivedAt().AsTime()
-		}
-		d, _, err := Decide(rs, in, Options{RoutingDate: RoutingDate(routingDay), Attempt: 1, Repeat: rep})
-		if err != nil {
-			return refusal(env.CaseId, err)
-		}
-		out, err := decisionEnvelope(env.CaseId, d, systemActor(), env.EventId, d.Reason, env.Imported, now)
-		if err != nil {
-			return err
-		}
-		out.EventId = newEventID()
-		r := &caseRow{CaseID: env.CaseId, Petition: p, PetitionEventID: env.EventId, Imported: env.Imported,
-			Excluded: excludedMap(d)}
-		r.apply(d, 1, out.EventId)
-		if err := insertFirstDecision(ctx, tx, r, now); err != nil {
-			return err
-		}
-		if err := auditDecision(ctx, tx, out, d, now); err != nil {
-			return err
-		}
-		s.log.InfoContext(ctx, "case routed", "case_id", env.CaseId, "kind", d.Kind, "lead", d.Lead,
-			"rule", d.RuleID, "rules_version", d.RulesVersion)
-		return s.outbox.Enqueue(ctx, tx, out)
-	})
-	return err
+func (s *service) onPetition(ctx context.Context, tx *store.Tx, env *eventsv1.Envelope, p *eventsv1.PetitionRegistered, now time.Time) error {
+	// Exactly one routing decision per case: the case row is inserted
+	// only when the case has no decision yet (insertFirstDecision), so a
+	// second registration of the same case (a new event id) changes
+	// nothing. Checking by the insert rather than a read first saves a
+	// query per petition; a duplicate is rare and costs a Decide.
+	if env.GetImported() && p.GetHistoryRouted() {
+		// History brought its own routing decision as an event of its
+		// own: record the case (repeats and the finality lock need it)
+		// and decide nothing.
+		err := insertFirstDecision(ctx, tx, &caseRow{CaseID: env.CaseId, Petition: p, PetitionEventID: env.EventId,
+			Imported: true, Decision: KindHistory, Attempt: 1}, now)
+		return s.alreadyRouted(ctx, tx, env, err)
+	}
+	rs := s.rules.Current()
+	in := InputFromEvent(env.CaseId, p)
+	rep, err := resolveRepeat(ctx, tx, env.CaseId, in.RepeatOf)
+	if err != nil {
+		return err
+	}
+	routingDay := now
+	if env.GetImported() && p.GetReceivedAt() != nil {
+		// An imported case still waiting for routing is routed as of the
+		// day it arrived, so its clocks run from history, not from today.
+		routingDay = p.GetReceivedAt().AsTime()
+	}
+	d, _, err := Decide(rs, in, Options{RoutingDate: RoutingDate(routingDay), Attempt: 1, Repeat: rep})
+	if err != nil {
+		return err
+	}
+	out, err := decisionEnvelope(env.CaseId, d, systemActor(), env.EventId, d.Reason, env.Imported, now)
+	if err != nil {
+		return err
+	}
+	out.EventId = newEventID()
+	r := &caseRow{CaseID: env.CaseId, Petition: p, PetitionEventID: env.EventId, Imported: env.Imported,
+		Excluded: excludedMap(d)}
+	attempt := uint32(1)
+	if d.Kind == KindAwaitingManual {
+		// No attempt was made: the manual 转办 will be attempt 1.
+		attempt = 0
+	}
+	r.apply(d, attempt, out.EventId)
+	if err := insertFirstDecision(ctx, tx, r, now); err != nil {
+		return s.alreadyRouted(ctx, tx, env, err)
+	}
+	return s.emit(ctx, tx, out, d, now, "case routed")
 }
 
-func (s *service) onObjected(ctx context.Context, env *eventsv1.Envelope, o *eventsv1.CaseObjected) error {
+// alreadyRouted turns insertFirstDecision's errStale (the case has its
+// decision) into nothing to do, with a warning.
+func (s *service) alreadyRouted(ctx context.Context, tx *store.Tx, env *eventsv1.Envelope, err error) error {
+	if !errors.Is(err, errStale) {
+		return err
+	}
+	row, lerr := loadCase(ctx, tx, env.CaseId)
+	if lerr != nil {
+		return lerr
+	}
+	decidedBy := ""
+	if row != nil {
+		decidedBy = row.DecisionEventID
+	}
+	s.log.WarnContext(ctx, "case already routed; registration ignored", "case_id", env.CaseId,
+		"event_id", env.EventId, "decided_by", decidedBy)
+	return nil
+}
+
+// emit audits a decision and enqueues its event. A case awaiting manual
+// routing is announced to bureau staff (alert.raised) unless it is imported
+// history, which raises no alerts; the GET endpoints list it either way.
+func (s *service) emit(ctx context.Context, tx *store.Tx, out *eventsv1.Envelope, d Decision, now time.Time, msg string) error {
+	if err := auditDecision(ctx, tx, out, d, now); err != nil {
+		return err
+	}
+	if d.Kind == KindAwaitingManual {
+		s.log.WarnContext(ctx, "case awaits manual routing: no department may receive it", "case_id", out.CaseId,
+			"excluded", d.Excluded, "rules_version", d.RulesVersion, "attempt", d.Attempt)
+		if out.Imported {
+			return nil
+		}
+		return s.outbox.Enqueue(ctx, tx, out)
+	}
+	s.log.InfoContext(ctx, msg, "case_id", out.CaseId, "kind", d.Kind, "lead", d.Lead,
+		"rule", d.RuleID, "rules_version", d.RulesVersion, "attempt", d.Attempt)
+	return s.outbox.Enqueue(ctx, tx, out)
+}
+
+func (s *service) onObjected(ctx context.Context, tx *store.Tx, env *eventsv1.Envelope, o *eventsv1.CaseObjected, now time.Time) error {
 	if !o.GetWithinWindow() {
 		// Supervision recorded it; Art. 23(3) honours only objections within
 		// 5 working days.
 		s.log.InfoContext(ctx, "late objection not honoured", "case_id", env.CaseId, "department", o.GetDepartment())
 		return nil
 	}
-	now := s.now()
-	_, err := s.inbox.Apply(ctx, env.EventId, func(tx *store.Tx) error {
-		row, err := loadCase(ctx, tx, env.CaseId)
-		if err != nil {
-			return err
-		}
-		if row == nil || row.Petition == nil {
-			return apierror.New(apierror.NotFound, "objection to case %s, which routing never routed", env.CaseId)
-		}
-		dept := o.GetDepartment()
-		switch {
-		case row.Status != statusOpen || row.Decision != KindAssigned:
-			s.log.WarnContext(ctx, "objection to a case that is not assigned and open; ignored", "case_id", env.CaseId,
-				"status", row.Status, "decision", row.Decision, "department", dept)
-			return nil
-		case dept != row.Lead && !slices.Contains(row.Co, dept):
-			s.log.WarnContext(ctx, "objection by a department the case is not assigned to; ignored", "case_id", env.CaseId,
-				"department", dept, "lead", row.Lead)
-			return nil
-		}
-		excluded := cloneMap(row.Excluded)
-		excluded[dept] = GuardObjection
-		rs := s.rules.Current()
-		d, _, err := Decide(rs, InputFromEvent(env.CaseId, row.Petition), Options{
-			RoutingDate: RoutingDate(now), Excluded: excluded, Attempt: row.Attempt + 1, Rerouting: true,
-			Category: county.Category(row.Category),
-		})
-		if err != nil {
-			return refusal(env.CaseId, err)
-		}
-		reason := fmt.Sprintf("%s objected to the assignment (Art. 23(3)); routed again without it. %s", dept, d.Reason)
-		out, err := decisionEnvelope(env.CaseId, d, systemActor(), env.EventId, reason, row.Imported, now)
-		if err != nil {
-			return err
-		}
-		out.EventId = newEventID()
-		prev := row.Attempt
-		row.Excluded = excluded
-		row.apply(d, row.Attempt+1, out.EventId)
-		if err := updateDecision(ctx, tx, row, prev, now); err != nil {
-			return err
-		}
-		if err := auditDecision(ctx, tx, out, d, now); err != nil {
-			return err
-		}
-		s.log.InfoContext(ctx, "case re-routed after objection", "case_id", env.CaseId, "objected", dept,
-			"kind", d.Kind, "lead", d.Lead, "attempt", row.Attempt)
-		return s.outbox.Enqueue(ctx, tx, out)
-	})
-	return err
-}
-
-func (s *service) onStatus(ctx context.Context, env *eventsv1.Envelope, status string) error {
-	now := s.now()
-	_, err := s.inbox.Apply(ctx, env.EventId, func(tx *store.Tx) error {
-		return setStatus(ctx, tx, env.CaseId, status, now)
-	})
-	return err
-}
-
-// refusal turns a decision error into a domain refusal of the event.
-func refusal(caseID string, err error) error {
-	if errors.Is(err, ErrNoDepartment) {
-		return apierror.New(apierror.Conflict, "case %s: %v; route it by hand (POST /v1/cases/%s/reroute)", caseID, err, caseID)
+	row, err := loadCase(ctx, tx, env.CaseId)
+	if err != nil {
+		return err
 	}
-	return err
+	if row == nil || row.Petition == nil {
+		return apierror.New(apierror.NotFound, "objection to case %s, which routing never routed", env.CaseId)
+	}
+	dept := o.GetDepartment()
+	switch {
+	case row.Status != statusOpen || row.Decision != KindAssigned:
+		s.log.WarnContext(ctx, "objection to a case that is not assigned and open; ignored", "case_id", env.CaseId,
+			"status", row.Status, "decision", row.Decision, "department", dept)
+		return nil
+	case dept != row.Lead && !slices.Contains(row.Co, dept):
+		s.log.WarnContext(ctx, "objection by a department the case is not assigned to; ignored", "case_id", env.CaseId,
+			"department", dept, "lead", row.Lead)
+		return nil
+	}
+	excluded := cloneMap(row.Excluded)
+	excluded[dept] = GuardObjection
+	rs := s.rules.Current()
+	d, _, err := Decide(rs, InputFromEvent(env.CaseId, row.Petition), Options{
+		RoutingDate: RoutingDate(now), Excluded: excluded, Attempt: row.Attempt + 1, Rerouting: true,
+		Category: county.Category(row.Category),
+	})
+	if err != nil {
+		return err
+	}
+	reason := fmt.Sprintf("%s objected to the assignment (Art. 23(3)); routed again without it. %s", dept, d.Reason)
+	out, err := decisionEnvelope(env.CaseId, d, systemActor(), env.EventId, reason, row.Imported, now)
+	if err != nil {
+		return err
+	}
+	out.EventId = newEventID()
+	prev := row.Attempt
+	row.Excluded = excludedMap(d)
+	attempt := row.Attempt + 1
+	if d.Kind == KindAwaitingManual {
+		attempt = row.Attempt // nothing was attempted; the manual 转办 takes the next number
+	}
+	row.apply(d, attempt, out.EventId)
+	if err := updateDecision(ctx, tx, row, prev, now); err != nil {
+		return err
+	}
+	return s.emit(ctx, tx, out, d, now, "case re-routed after objection")
 }
 
+// excludedMap is what a case row keeps of a decision's exclusions: the
+// department and its guard, so that a later re-routing keeps them.
 func excludedMap(d Decision) map[string]string {
-	m := map[string]string{}
-	for _, o := range d.Overrides {
-		if o.Excluded != "" {
-			m[o.Excluded] = o.Guard
-		}
-	}
-	for _, e := range d.Excluded {
-		if _, ok := m[e]; !ok {
-			m[e] = GuardAccusation
-		}
+	m := make(map[string]string, len(d.Exclusions))
+	for _, e := range d.Exclusions {
+		m[e.Department] = e.Guard
 	}
 	return m
 }
@@ -253,152 +333,6 @@ func cloneMap(m map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
-}
-
-// PreviewRequest is a dry run of a petition.
-type PreviewRequest struct {
-	Petition Input `json:"petition"`
-	// Rules, when given, are used instead of the live rules: a whole
-	// County manifest or a bare spec, as a JSON object or as YAML/JSON text
-	// in a string.
-	Rules json.RawMessage `json:"rules,omitempty"`
-	// Excluded simulates departments excluded after an objection or by
-	// recusal: department id → "objection" | "recusal".
-	Excluded map[string]string `json:"excluded,omitempty"`
-	// RoutingDate (YYYY-MM-DD) is the day to compute deadlines from;
-	// today by default.
-	RoutingDate string `json:"routingDate,omitempty"`
-}
-
-// PreviewResponse is the decision a petition would get, and why.
-type PreviewResponse struct {
-	County       string    `json:"county"`
-	RulesVersion string    `json:"rulesVersion"`
-	RulesSource  string    `json:"rulesSource"` // "live" | "request"
-	Decision     Decision  `json:"decision"`
-	Repeat       *Repeat   `json:"repeat,omitempty"`
-	MatchedRule  *RuleView `json:"matchedRule,omitempty"`
-	// Rules are the rules tried in order up to the deciding one, each with
-	// why it did not match (or which guard passed it over).
-	Rules []RuleTrace `json:"rules"`
-}
-
-// RuleView is a routing rule as the API shows it.
-type RuleView = county.RoutingRule
-
-// Preview implements Service.
-func (s *service) Preview(ctx context.Context, req PreviewRequest) (*PreviewResponse, error) {
-	if _, err := auth.Require(ctx, auth.RoleSupervisor, auth.RoleAdmin); err != nil {
-		return nil, err
-	}
-	rs, source := s.rules.Current(), "live"
-	if len(req.Rules) > 0 && string(req.Rules) != "null" {
-		var err error
-		if rs, err = s.parseRules(req.Rules, rs.ID()); err != nil {
-			return nil, err
-		}
-		source = "request"
-	}
-	fields := apierror.Fields{}
-	validateInput(fields, "petition", &req.Petition)
-	for id, g := range req.Excluded {
-		if g != GuardObjection && g != GuardRecusal {
-			fields.Add("excluded."+id, "must be %q or %q", GuardObjection, GuardRecusal)
-		}
-	}
-	date := RoutingDate(s.now())
-	if req.RoutingDate != "" {
-		d, err := county.ParseDate(req.RoutingDate)
-		if err != nil {
-			fields.Add("routingDate", "must be a YYYY-MM-DD date")
-		}
-		date = d
-	}
-	if err := fields.Err(); err != nil {
-		return nil, err
-	}
-	var rep Repeat
-	if req.Petition.RepeatOf != "" {
-		var err error
-		if rep, err = resolveRepeat(ctx, s.db, req.Petition.CaseID, req.Petition.RepeatOf); err != nil {
-			return nil, err
-		}
-	}
-	d, trace, err := Decide(rs, req.Petition, Options{RoutingDate: date, Excluded: req.Excluded, Attempt: 1, Repeat: rep, Explain: true})
-	if err != nil {
-		return nil, apierror.New(apierror.Conflict, "%v", err)
-	}
-	resp := &PreviewResponse{County: rs.ID(), RulesVersion: rs.Version(), RulesSource: source, Decision: d, Rules: trace.Rules}
-	if rep.State != RepeatNone {
-		resp.Repeat = &rep
-	}
-	for i := range rs.Config.Spec.RoutingRules {
-		if r := &rs.Config.Spec.RoutingRules[i]; r.ID == d.RuleID {
-			resp.MatchedRule = r
-		}
-	}
-	if resp.Rules == nil {
-		resp.Rules = []RuleTrace{}
-	}
-	return resp, nil
-}
-
-// parseRules reads a rules document of a preview request. A document
-// without a county id (a bare spec) is read as this county's.
-func (s *service) parseRules(raw json.RawMessage, countyID string) (*Ruleset, error) {
-	data := []byte(raw)
-	var text string
-	if json.Unmarshal(raw, &text) == nil {
-		data = []byte(text)
-	}
-	cfg, err1 := county.Parse(data)
-	if err1 != nil {
-		var err2 error
-		cfg, err2 = county.Parse(data, county.WithCountyID(countyID))
-		if err2 != nil {
-			var ve *county.ValidationError
-			if errors.As(err1, &ve) {
-				return nil, rulesError(err1)
-			}
-			return nil, rulesError(err2)
-		}
-	}
-	rs, err := Compile(cfg)
-	if err != nil {
-		return nil, rulesError(err)
-	}
-	return rs, nil
-}
-
-// rulesError reports an invalid rules document with a field per problem.
-func rulesError(err error) error {
-	var ve *county.ValidationError
-	if errors.As(err, &ve) {
-		f := apierror.Fields{}
-		for _, fe := range ve.Errors {
-			f.Add("rules."+fe.Path, "%s", fe.Message)
-		}
-		return &apierror.Error{Kind: apierror.Validation, Message: "the rules document is invalid: " + err.Error(), Fields: f}
-	}
-	return &apierror.Error{Kind: apierror.Validation, Message: "the rules document is invalid",
-		Fields: apierror.Fields{"rules": err.Error()}}
-}
-
-var (
-	validChannels   = []county.Channel{county.ChannelWeb, county.ChannelLetter, county.ChannelVisit, county.ChannelPhone, county.ChannelFax}
-	validCategories = []county.Category{county.CategoryComplaint, county.CategorySuggestion, county.CategoryAccusation}
-)
-
-func validateInput(f apierror.Fields, p string, in *Input) {
-	if in.Channel != "" && !slices.Contains(validChannels, in.Channel) {
-		f.Add(p+".channel", "must be one of %v", validChannels)
-	}
-	if in.CategoryHint != "" && !slices.Contains(validCategories, in.CategoryHint) {
-		f.Add(p+".categoryHint", "must be one of %v", validCategories)
-	}
-	if in.PersonCount < 0 {
-		f.Add(p+".personCount", "must not be negative")
-	}
 }
 
 // RulesResponse is the rules in force.
@@ -446,6 +380,11 @@ type RerouteRequest struct {
 	// Exclude lists departments to keep off the case from now on
 	// (recusal, Art. 28(3)).
 	Exclude []string `json:"exclude,omitempty"`
+	// Recuse names officials with a direct interest in the matter (Art.
+	// 28(3)), by name or as "<department> <name>": the departments they
+	// lead or belong to (per the county file) are kept off the case from
+	// now on.
+	Recuse []string `json:"recuse,omitempty"`
 }
 
 // RerouteResponse is the new decision and the event that carries it.
@@ -505,15 +444,21 @@ func (s *service) Reroute(ctx context.Context, req RerouteRequest) (*RerouteResp
 				excluded[id] = GuardRecusal
 			}
 		}
+		for i, name := range req.Recuse {
+			if len(rs.officialsNamed(name)) == 0 {
+				fields.Add(fmt.Sprintf("recuse[%d]", i), "no department of county %s lists %q as its leader or a member (departments[].leader.name, departments[].members)", rs.ID(), name)
+			}
+		}
 		if err := fields.Err(); err != nil {
 			return err
 		}
 		d, bad := ManualAssign(rs, InputFromEvent(req.CaseID, row.Petition), county.Category(row.Category), req.Lead, req.Co,
-			Options{RoutingDate: RoutingDate(now), Excluded: excluded, Attempt: row.Attempt + 1})
+			Options{RoutingDate: RoutingDate(now), Excluded: excluded, Attempt: row.Attempt + 1, Recused: req.Recuse})
 		if len(bad) > 0 {
 			return &apierror.Error{Kind: apierror.Validation, Message: "the case may not go there", Fields: bad}
 		}
 		d.Reason = req.Reason
+		awaiting := row.Decision == KindAwaitingManual
 		actor := &eventsv1.Actor{Kind: eventsv1.ActorKind_ACTOR_KIND_BUREAU, Id: claims.Subject,
 			Department: claims.Department, Role: string(claims.Role)}
 		out, err := decisionEnvelope(req.CaseID, d, actor, row.DecisionEventID, req.Reason, false, now)
@@ -522,7 +467,7 @@ func (s *service) Reroute(ctx context.Context, req RerouteRequest) (*RerouteResp
 		}
 		out.EventId = newEventID()
 		prev := row.Attempt
-		row.Excluded = excluded
+		row.Excluded = excludedMap(d)
 		row.apply(d, d.Attempt, out.EventId)
 		if err := updateDecision(ctx, tx, row, prev, now); err != nil {
 			if errors.Is(err, errStale) {
@@ -534,7 +479,7 @@ func (s *service) Reroute(ctx context.Context, req RerouteRequest) (*RerouteResp
 			return err
 		}
 		s.log.InfoContext(ctx, "case re-routed by hand", "case_id", req.CaseID, "staff", claims.Subject,
-			"lead", d.Lead, "attempt", d.Attempt)
+			"lead", d.Lead, "attempt", d.Attempt, "was_awaiting_manual", awaiting)
 		resp = &RerouteResponse{CaseID: req.CaseID, EventID: out.EventId, Decision: d}
 		return s.outbox.Enqueue(ctx, tx, out)
 	})

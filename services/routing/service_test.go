@@ -277,14 +277,13 @@ func TestServiceObjectionReroutes(t *testing.T) {
 		}
 		h.none(obj) // duplicate delivery
 
-		// When every candidate has objected, the event is refused (dead
-		// letter) and nothing is emitted: the case waits for a manual 转办.
-		var refused *apierror.Error
-		if err := h.svc.HandleEvent(context.Background(), envelope("AJ-50", &eventsv1.CaseObjected{Department: "xfj", WithinWindow: true})); !errors.As(err, &refused) || refused.Kind != apierror.Conflict {
-			t.Fatalf("objection by the last candidate: %v", err)
-		}
-		if out := h.emitted(); len(out) != 0 {
-			t.Fatalf("refused objection emitted %v", out)
+		// When every candidate has objected, no decision is made: bureau
+		// staff are alerted and the case waits for a manual 转办 (see
+		// TestServiceAwaitingManualRouting).
+		last := envelope("AJ-50", &eventsv1.CaseObjected{Department: "xfj", WithinWindow: true})
+		alert := h.one(last)
+		if al := alert.GetAlertRaised(); al.GetKind() != eventsv1.AlertKind_ALERT_KIND_ROUTING_NEEDS_STAFF || alert.CausationId != last.EventId {
+			t.Fatalf("objection by the last candidate: %v", alert)
 		}
 
 		// Objections accumulate: each re-routing excludes every objector.

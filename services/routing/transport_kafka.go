@@ -2,6 +2,7 @@ package routing
 
 import (
 	"context"
+	"time"
 
 	"github.com/go-kit/kit/endpoint"
 
@@ -9,14 +10,24 @@ import (
 	"xinfang.io/services/kit/kafkatransport"
 )
 
-// NewEventHandler is the Kafka transport of the event endpoint, for the
-// petitions and cases streams. A domain refusal (an objection to a case
-// routing never routed, a case no department may receive, an event of
-// another county) is permanent and dead-lettered at once; anything else
-// (database, broker) is retried.
-func NewEventHandler(e endpoint.Endpoint) kafkatransport.Handler {
-	return kafkatransport.NewSubscriber(permanentRefusals(e), kafkatransport.DecodeEnvelopeRequest)
+// NewEventHandler is the Kafka transport of the event endpoints, for the
+// petitions and cases streams: a fetched run of events goes to the batch
+// endpoint (one transaction); when that fails, each event goes to the
+// single endpoint, where a domain refusal (an objection to a case routing
+// never routed, an event of another county) is permanent and dead-lettered
+// at once, and anything else (database, broker) is retried.
+func NewEventHandler(single, batch endpoint.Endpoint) kafkatransport.BatchHandler {
+	return kafkatransport.NewBatchSubscriber(permanentRefusals(single), batch, kafkatransport.DecodeEnvelopeRequest)
 }
+
+// Batches: a backlog (a restart, a burst of registrations, an import) is
+// applied up to MaxBatch events per transaction; once routing has caught
+// up, a batch waits at most BatchLinger for more after its first event, so
+// a live decision is delayed by at most that.
+const (
+	MaxBatch    = 256
+	BatchLinger = time.Millisecond
+)
 
 func permanentRefusals(e endpoint.Endpoint) endpoint.Endpoint {
 	return func(ctx context.Context, request any) (any, error) {

@@ -3,12 +3,15 @@ package routing
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	eventsv1 "xinfang.io/proto/events/v1"
 	"xinfang.io/services/kit/app"
+	"xinfang.io/services/kit/kafkatransport"
 )
 
 // Build wires the routing service into a: migrations, the rules (hot
@@ -16,6 +19,12 @@ import (
 // routes and the consumers of the petitions and cases streams. now is the
 // clock (time.Now when nil); tests inject theirs.
 func Build(ctx context.Context, a *app.App, now func() time.Time) (Service, error) {
+	return build(ctx, a, now, nil)
+}
+
+// build is Build with an optional wrapper around the consumers' handler:
+// the catch-up benchmark times each batch through it.
+func build(ctx context.Context, a *app.App, now func() time.Time, wrap func(kafkatransport.BatchHandler) kafkatransport.BatchHandler) (Service, error) {
 	if a.CountyConfig == nil {
 		return nil, errors.New("routing needs the county rules: set XINFANG_COUNTY_FILE")
 	}
@@ -40,6 +49,19 @@ func Build(ctx context.Context, a *app.App, now func() time.Time) (Service, erro
 		}
 		return 1
 	}))
+	a.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "xinfang_routing_cases_awaiting_manual",
+		Help: "Cases no department may receive (every candidate excluded), waiting for bureau staff to route them by hand (POST /v1/cases/{caseId}/reroute).",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := countAwaiting(ctx, a.DB)
+		if err != nil {
+			a.Log.Warn("routing gauge", "err", err)
+			return math.NaN()
+		}
+		return float64(n)
+	}))
 	svc, err := New(Config{
 		County: a.County, Rules: rules, DB: a.DB, Outbox: a.Outbox, Consumer: a.GroupID(""), Now: now, Log: a.Log,
 	})
@@ -48,12 +70,15 @@ func Build(ctx context.Context, a *app.App, now func() time.Time) (Service, erro
 	}
 	eps := MakeEndpoints(svc, a.Endpoints, a.Log)
 	RegisterHTTP(a.HTTP, eps, verifier, a.Log)
-	h := NewEventHandler(eps.HandleEvent)
-	if err := a.Consume("petitions", []eventsv1.Stream{eventsv1.StreamPetitions}, h); err != nil {
-		return nil, err
+	var h kafkatransport.BatchHandler = NewEventHandler(eps.HandleEvent, eps.HandleEvents)
+	if wrap != nil {
+		h = wrap(h)
 	}
-	if err := a.Consume("cases", []eventsv1.Stream{eventsv1.StreamCases}, h); err != nil {
-		return nil, err
+	for _, stream := range []eventsv1.Stream{eventsv1.StreamPetitions, eventsv1.StreamCases} {
+		name := string(stream) // group xinfang.<county>.routing.<stream>, as before batching
+		if err := a.ConsumeBatch(name, []eventsv1.Stream{stream}, h, app.BatchOptions{MaxBatch: MaxBatch, Linger: BatchLinger}); err != nil {
+			return nil, fmt.Errorf("routing consumer %s: %w", name, err)
+		}
 	}
 	return svc, nil
 }

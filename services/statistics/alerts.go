@@ -130,7 +130,7 @@ func (r *raiser) spike(ctx context.Context, w county.WarningThresholds, dimName,
 		return err
 	}
 	days := max(w.BaselineDays, 1)
-	sum, err := rangeCount(ctx, r.tx, mRegistrations, dimName, key, d.AddDays(-days).String(), d.AddDays(-1).String())
+	sum, err := rangeCount(ctx, r.tx, mRegistrations, dimName, key, d.AddDays(-days), d.AddDays(-1))
 	if err != nil {
 		return err
 	}
@@ -167,8 +167,8 @@ func (r *raiser) repeat(ctx context.Context, w county.WarningThresholds, key, da
 	// Only a new distinct matter counts: a repeat of a matter already in
 	// the window is the same matter.
 	var mine string
-	if err := r.tx.QueryRow(ctx, `SELECT matter_id FROM stat_petitioner_matters WHERE petitioner_key = ? AND case_id = ?`,
-		key, caseID).Scan(&mine); err != nil {
+	if err := r.tx.QueryRow(ctx, `SELECT matter_id FROM stat_petitioner_matters WHERE petitioner_key = ? AND day = ? AND case_id = ?`,
+		key, day, caseID).Scan(&mine); err != nil {
 		return fmt.Errorf("repeat petitioner: %w", err)
 	}
 	isNew, err := r.ownMatterIsNew(ctx, key, mine, caseID, d.AddDays(-(window - 1)).String(), day)

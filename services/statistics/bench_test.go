@@ -1,97 +1,303 @@
 package statistics_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"xinfang.io/county"
-	eventsv1 "xinfang.io/proto/events/v1"
 	"xinfang.io/services/kit/store"
 	"xinfang.io/services/kit/storetest"
 	"xinfang.io/services/statistics"
 )
 
-// lifecycle appends one ordinary case's events (10) starting on day.
-func lifecycle(h *history, id string, day county.Date, i int) {
-	townships := []string{"dipu", "meixi", "tianzihu", "xiaofeng", "baofu"}
-	depts := []string{"zjj", "rsj", "gaj", "jyj", "zrzyj"}
-	chans := []string{"web", "letter", "visit", "phone"}
-	dept := depts[i%len(depts)]
-	p := petition{channel: chans[i%len(chans)], category: "complaint", township: townships[i%len(townships)], respondent: dept,
-		persons: 1 + i%3, keys: []string{fmt.Sprintf("k%d", i%5000)}}
-	h.reg(id, day.String(), p)
-	h.assign(id, day.AddDays(1).String(), "transfer", dept, day.AddDays(11).String())
-	h.ack(id, day.AddDays(3+i%10).String(), dept)
-	h.accept(id, day.AddDays(4+i%10).String(), dept, day.AddDays(64).String())
-	h.reply(id, day.AddDays(30+i%40).String())
-	h.serve(id, day.AddDays(31+i%40).String())
-	h.evalBureau(id, day.AddDays(35+i%40).String(), []string{"satisfied", "basically", "dissatisfied", "lapsed"}[i%4])
-	h.evalUnit(id, day.AddDays(35+i%40).String(), []string{"basically", "satisfied", "dissatisfied", "lapsed"}[i%4], dept)
-	h.action(id, day.AddDays(20).String(), eventsv1.SupervisionActionKind_SUPERVISION_ACTION_KIND_REMINDER, eventsv1.Clock_CLOCK_HANDLING, dept)
-	h.closed(id, day.AddDays(70+i%40).String(), "window_lapsed")
-}
+// The benchmarks run on a generated county history (genHistory) of
+// XINFANG_BENCH_CASES cases, about ten events each, over five years
+// ending on the service's today (2026-06-30), in 40 townships and 60
+// departments; the default of 2,000 cases (≈ 20,000 events) keeps a smoke
+// run short. At history scale: XINFANG_BENCH_CASES=1000000 (≈ 10 million
+// events).
+//
+//	go test -run '^$' -bench 'Ingest|Summary|Breakdown' -benchtime 1x ./statistics/   # ingest
+//	go test -run '^$' -bench 'Summary|Breakdown' ./statistics/                        # queries
+//
+// BenchmarkIngest feeds the history through ApplyBatch (the consumer's
+// path) in batches of statistics.MaxBatch and reports events/s (time in
+// ApplyBatch only, not generating), the peak Go heap and the process's
+// peak RSS (VmHWM) while ingesting. BenchmarkSummary and BenchmarkBreakdown
+// ingest the history once per process and report each query's p50 and p99.
 
-// benchHistory is cases ordinary cases spread over three years, imported
-// (history: no alert work).
-func benchHistory(cases int) []*eventsv1.Envelope {
-	h := &history{imported: true}
-	start := county.NewDate(2024, 1, 1)
-	for i := range cases {
-		lifecycle(h, fmt.Sprintf("C%07d", i), start.AddDays(i%1000), i)
+func benchCases(b *testing.B) int {
+	b.Helper()
+	if v := os.Getenv("XINFANG_BENCH_CASES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 10 {
+			b.Fatalf("XINFANG_BENCH_CASES=%q: want a number of cases ≥ 10", v)
+		}
+		return n
 	}
-	return h.envs
+	return 2000
 }
 
-func benchDBs(b *testing.B, f func(b *testing.B, db *store.DB)) {
-	b.Run("sqlite", func(b *testing.B) { f(b, storetest.SQLite(b)) })
-	b.Run("postgres", func(b *testing.B) { f(b, storetest.Postgres(b)) })
+const benchToday = "2026-06-30"
+
+var (
+	benchStart = county.NewDate(2021, 7, 1)
+	benchEnd   = county.NewDate(2026, 6, 30)
+)
+
+// benchCounty is the sample county with the generated history's 40
+// townships and 60 departments added.
+func benchCounty(b *testing.B) *county.Config {
+	b.Helper()
+	cfg := loadCounty(b)
+	spec := cfg.Spec
+	spec.Townships = slices.Clone(spec.Townships)
+	spec.Departments = slices.Clone(spec.Departments)
+	for i := range 40 {
+		spec.Townships = append(spec.Townships, county.Township{ID: fmt.Sprintf("town-%02d", i), Name: fmt.Sprintf("第%d乡镇", i)})
+	}
+	model, _ := cfg.Department("zjj")
+	for i := range 60 {
+		d := *model
+		d.ID, d.Name = fmt.Sprintf("dept-%02d", i), fmt.Sprintf("第%d部门", i)
+		spec.Departments = append(spec.Departments, d)
+	}
+	out, err := county.NewConfig(cfg.ID, spec)
+	if err != nil {
+		b.Fatalf("bench county: %v", err)
+	}
+	return out
 }
 
-// BenchmarkIngest measures events applied per second into the aggregates.
+type ingestResult struct {
+	events  int
+	inApply time.Duration
+	// cpu is the process's CPU time (user + system) spent in ApplyBatch:
+	// on a shared machine a steadier measure than the wall clock.
+	cpu      time.Duration
+	peakHeap uint64
+	svc      statistics.Service
+}
+
+// ingestHistory generates the history and applies it in batches.
+func ingestHistory(b *testing.B, svc statistics.Service, cases int) *ingestResult {
+	b.Helper()
+	ctx := context.Background()
+	g := newGenHistory(cases, benchStart, benchEnd, 40, 60)
+	res := &ingestResult{svc: svc}
+	var ms runtime.MemStats
+	for n := 0; ; n++ {
+		run := g.nextRun(statistics.MaxBatch)
+		if run == nil {
+			break
+		}
+		start, cpu := time.Now(), cpuTime()
+		if err := svc.ApplyBatch(ctx, events(run)); err != nil {
+			b.Fatalf("apply batch %d: %v", n, err)
+		}
+		res.inApply += time.Since(start)
+		res.cpu += cpuTime() - cpu
+		if n%8 == 0 {
+			runtime.ReadMemStats(&ms)
+			res.peakHeap = max(res.peakHeap, ms.HeapInuse)
+		}
+	}
+	res.events = g.events
+	return res
+}
+
+// cpuTime is the process's CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// vmHWM is the process's peak resident set size in bytes (Linux), 0 when
+// unknown.
+func vmHWM() float64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+// benchDB opens a fresh database of the dialect that outlives the
+// benchmark that made it (the query benchmarks share one); TestMain's
+// cleanups remove it.
+func benchDB(b *testing.B, dialect string) *store.DB {
+	b.Helper()
+	ctx := context.Background()
+	switch dialect {
+	case "sqlite":
+		dir, err := os.MkdirTemp("", "xinfang-statistics-bench-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		db, err := store.Open(ctx, store.SQLite, filepath.Join(dir, "statistics.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchCleanups = append(benchCleanups, func() { db.Close(); os.RemoveAll(dir) })
+		return db
+	}
+	dsn := storetest.PostgresDSN(b)
+	admin, err := store.Open(ctx, store.Postgres, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	schema := fmt.Sprintf("bench_%d", time.Now().UnixNano())
+	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		b.Fatal(err)
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	db, err := store.Open(ctx, store.Postgres, u.String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchCleanups = append(benchCleanups, func() {
+		db.Close()
+		_, _ = admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+		admin.Close()
+	})
+	return db
+}
+
+var benchCleanups []func()
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, f := range benchCleanups {
+		f()
+	}
+	os.Exit(code)
+}
+
+var dialects = []string{"sqlite", "postgres"}
+
+// BenchmarkIngest measures events applied per second into the aggregates,
+// the peak heap and the peak RSS while ingesting the history.
 func BenchmarkIngest(b *testing.B) {
-	benchDBs(b, func(b *testing.B, db *store.DB) {
-		svc, _ := newService(b, db, "2026-12-31")
-		envs := benchHistory(b.N/10 + 1)
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			if err := svc.Apply(context.Background(), envs[i]); err != nil {
-				b.Fatal(err)
+	cases := benchCases(b)
+	for _, d := range dialects {
+		b.Run(d, func(b *testing.B) {
+			for range b.N {
+				db := benchDB(b, d)
+				svc, _ := newServiceFor(b, db, benchToday, benchCounty(b))
+				res := ingestHistory(b, svc, cases)
+				b.ReportMetric(float64(res.events)/res.inApply.Seconds(), "events/s")
+				b.ReportMetric(float64(res.events)/res.cpu.Seconds(), "events/cpu-s")
+				b.ReportMetric(float64(res.events), "events")
+				b.ReportMetric(float64(res.peakHeap)/(1<<20), "peak-heap-MiB")
+				b.ReportMetric(vmHWM()/(1<<20), "peak-rss-MiB")
+				fixtures[d] = res
 			}
-		}
-		b.StopTimer()
-		runtime.ReadMemStats(&after)
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-		b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N), "alloc-B/event")
-	})
+		})
+	}
 }
 
-// BenchmarkSummary measures a year's summary after XINFANG_BENCH_CASES
-// cases (default 2,000, i.e. 20,000 events) were ingested; its cost
-// depends on the period, not on the history.
-func BenchmarkSummary(b *testing.B) {
-	cases := 2000
-	if v, err := strconv.Atoi(os.Getenv("XINFANG_BENCH_CASES")); err == nil && v > 0 {
-		cases = v
+// fixtures are ingested histories by dialect, shared by the query
+// benchmarks of one process.
+var fixtures = map[string]*ingestResult{}
+
+func fixture(b *testing.B, dialect string) *ingestResult {
+	b.Helper()
+	if f := fixtures[dialect]; f != nil {
+		return f
 	}
-	benchDBs(b, func(b *testing.B, db *store.DB) {
-		svc, _ := newService(b, db, "2026-12-31")
-		for _, env := range benchHistory(cases) {
-			if err := svc.Apply(context.Background(), env); err != nil {
-				b.Fatal(err)
-			}
+	db := benchDB(b, dialect)
+	svc, _ := newServiceFor(b, db, benchToday, benchCounty(b))
+	f := ingestHistory(b, svc, benchCases(b))
+	fixtures[dialect] = f
+	return f
+}
+
+// latencies runs q b.N times and reports its p50 and p99 in milliseconds.
+func latencies(b *testing.B, events int, q func() error) {
+	b.Helper()
+	ds := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		if err := q(); err != nil {
+			b.Fatal(err)
 		}
-		q := statistics.PeriodQuery{From: "2025-01-01", To: "2025-12-31"}
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			if _, err := svc.Summary(context.Background(), q); err != nil {
-				b.Fatal(err)
+		ds = append(ds, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(ds)
+	at := func(p float64) float64 {
+		return float64(ds[min(len(ds)-1, int(p*float64(len(ds))))]) / 1e6
+	}
+	b.ReportMetric(at(0.50), "p50-ms")
+	b.ReportMetric(at(0.99), "p99-ms")
+	b.ReportMetric(float64(events), "events")
+}
+
+// BenchmarkSummary: a calendar year with its comparison, the running year
+// to date (day and dekad rows at the end), a department's, and the 积案 as
+// of a past day.
+func BenchmarkSummary(b *testing.B) {
+	for _, d := range dialects {
+		b.Run(d, func(b *testing.B) {
+			f := fixture(b, d)
+			ctx := context.Background()
+			for name, q := range map[string]statistics.SummaryQuery{
+				"year":       {PeriodQuery: statistics.PeriodQuery{From: "2025-01-01", To: "2025-12-31"}},
+				"ytd":        {PeriodQuery: statistics.PeriodQuery{From: "2026-01-01", To: "2026-06-30"}},
+				"odd":        {PeriodQuery: statistics.PeriodQuery{From: "2025-03-17", To: "2026-03-13"}},
+				"department": {PeriodQuery: statistics.PeriodQuery{From: "2026-01-01", To: "2026-06-30"}, Department: "dept-00"},
+				"asOf":       {PeriodQuery: statistics.PeriodQuery{From: "2025-01-01", To: "2025-12-31"}, AsOf: "2025-08-17"},
+			} {
+				b.Run(name, func(b *testing.B) {
+					latencies(b, f.events, func() error { _, err := f.svc.Summary(ctx, q); return err })
+				})
 			}
-		}
-	})
+		})
+	}
+}
+
+// BenchmarkBreakdown: each dimension over the running year to date, each
+// key with its previous-year comparison.
+func BenchmarkBreakdown(b *testing.B) {
+	for _, d := range dialects {
+		b.Run(d, func(b *testing.B) {
+			f := fixture(b, d)
+			ctx := context.Background()
+			for _, by := range statistics.Breakdowns {
+				b.Run(by, func(b *testing.B) {
+					q := statistics.BreakdownQuery{By: by, PeriodQuery: statistics.PeriodQuery{From: "2025-07-01", To: "2026-06-30"}}
+					latencies(b, f.events, func() error { _, err := f.svc.Breakdown(ctx, q); return err })
+				})
+			}
+		})
+	}
 }

@@ -1,49 +1,9 @@
 package statistics
 
-import "sort"
+import (
+	"sort"
 
-// Counter metrics. Each is a count of matters (or, for duban, of notices)
-// attributed to one civil day; docs/metrics.md defines every figure built
-// from them. The names are stored: never rename one.
-const (
-	mRegistrations = "registrations"  // 件次, received day
-	mPersons       = "persons"        // 人次 (Σ person count), received day
-	mFirstTime     = "first_time"     // registrations without repeat_of
-	mRepeat        = "repeat"         // registrations with repeat_of
-	mGroup         = "group"          // group petitions (Art. 20)
-	mGroupPersons  = "group_persons"  // persons of group petitions
-	mOnline        = "online"         // 网上信访 (channel web)
-	mTransferred   = "transferred"    // 转送, day of the current assignment
-	mAssigned      = "assigned"       // 交办, day of the current assignment
-	mDiverted      = "diverted"       // 诉访分离, day of diversion (dim legal_channel)
-	mForwarded     = "forwarded"      // forwarded out of the county
-	mNotAccepted   = "not_accepted"   // 不予受理
-	mDuban         = "duban"          // 督办通知 (supervision DUBAN_NOTICE actions), action day
-	mAckDue        = "ack_due"        // first-time matters whose acknowledgement is due that day
-	mAckOnTime     = "ack_on_time"    // … acknowledged by the lead department on or before it
-	mHandlingDue   = "handling_due"   // matters whose handling (incl. extension) is due that day
-	mHandledOnTime = "handled_ontime" // … replied on or before it
-	mExtended      = "extended"       // … whose handling was extended (Art. 34)
-	mConcluded     = "concluded"      // 办结 (closed, not routed out, or final), conclusion day
-	mResolved      = "resolved"       // 化解: concluded and unit 满意/基本满意 or mediation agreement
-	mOneTimeBase   = "onetime_base"   // concluded first-time 申诉求决 matters
-	mOneTime       = "onetime"        // … with no repeat petition and no review request
-	mLeaderDone    = "leader_concluded"
-	mLeaderSolved  = "leader_resolved"
-	mBureauRated   = "bureau_rated"     // bureau rated 满意/基本满意/不满意, rating day
-	mBureauSatis   = "bureau_satisfied" // bureau rated 满意/基本满意
-	mBureauLapsed  = "bureau_lapsed"    // bureau rating lapsed (超期未评价)
-	mUnitRated     = "unit_rated"
-	mUnitSatis     = "unit_satisfied"
-	mUnitLapsed    = "unit_lapsed"
-	mMediated      = "mediated"         // matters mediated, day of the latest mediation
-	mMediatedOK    = "mediation_agreed" // … with an agreement
-	mReviewReq     = "review_requested" // 复查 requested, request day
-	mReviewDone    = "review_decided"   // 复查 decided, decision day
-	mReviewUpheld  = "review_upheld"    // … 维持
-	mReReviewReq   = "rereview_requested"
-	mReReviewDone  = "rereview_decided"
-	mReReviewKept  = "rereview_upheld"
+	"xinfang.io/county"
 )
 
 // Dimensions. dimTotal ("") with key "" is the county total.
@@ -57,49 +17,59 @@ const (
 	dimLegalChannel = "legal_channel"
 )
 
-// dueDayMetrics are attributed to a due day and only count for due days
-// that have come (≤ today), so a matter still within its time limit is
-// neither on time nor late.
-var dueDayMetrics = map[string]bool{mAckDue: true, mAckOnTime: true, mHandlingDue: true, mHandledOnTime: true, mExtended: true}
+// dimKey is a dimension and one of its keys.
+type dimKey struct{ Dim, Key string }
 
-// counterKey identifies one counter of one day.
-type counterKey struct {
-	Metric, Dim, Key, Day string
+func dim(name, key string) dimKey { return dimKey{name, key} }
+
+var total = dimKey{}
+
+// rowKey identifies one day's counters of one dimension key.
+type rowKey struct {
+	Dim, Key, Day string
+}
+
+// contribution is what one case adds to one counter of one day.
+type contribution struct {
+	row rowKey
+	m   metric
+	v   int64
 }
 
 // contributions is what one case adds to the counters, a pure function of
-// its state: applying an event replaces the case's old contributions by
-// its new ones (see diff), which is how a re-routing moves a matter to
-// another department, an extension moves its handling due day, and a later
-// repeat petition takes it out of 一次性化解.
-type contributions map[counterKey]int64
+// its state: applying events replaces the case's old contributions by its
+// new ones, which is how a re-routing moves a matter to another department,
+// an extension moves its handling due day, and a later repeat petition
+// takes it out of 一次性化解. Entries for the same counter may repeat; they
+// add up.
+type contributions []contribution
 
-func (m contributions) add(metric, day string, v int64, dims ...[2]string) {
+func (cs *contributions) add(m metric, day string, v int64, dims ...dimKey) {
 	if day == "" || v == 0 {
 		return
 	}
 	for _, d := range dims {
-		m[counterKey{metric, d[0], d[1], day}] += v
+		*cs = append(*cs, contribution{rowKey{d.Dim, d.Key, day}, m, v})
 	}
 }
 
-func dim(name, key string) [2]string { return [2]string{name, key} }
-
-var total = dim(dimTotal, "")
-
 func (c *caseState) contributions() contributions {
-	m := contributions{}
 	if !c.Registered {
-		return m
+		return nil
+	}
+	m := make(contributions, 0, 96)
+	// all: the county total, and the lead department once routed to one
+	// (a department-scoped summary is the county's figures for the matters
+	// its department handles).
+	all := []dimKey{total}
+	if c.LeadDept != "" {
+		all = append(all, dim(dimDepartment, c.LeadDept))
 	}
 	// Registrations, by the day received.
-	reg := []([2]string){total, dim(dimChannel, c.Channel), dim(dimCategory, c.category()), dim(dimTownship, c.Township)}
-	if c.LeadDept != "" {
-		reg = append(reg, dim(dimDepartment, c.LeadDept))
-	}
+	reg := append([]dimKey{dim(dimChannel, c.Channel), dim(dimCategory, c.category()), dim(dimTownship, c.Township)}, all...)
 	withRespondent := reg
 	if c.Respondent != "" {
-		withRespondent = append(append([][2]string(nil), reg...), dim(dimRespondent, c.Respondent))
+		withRespondent = append(append([]dimKey(nil), reg...), dim(dimRespondent, c.Respondent))
 	}
 	day := c.ReceivedDay
 	m.add(mRegistrations, day, 1, withRespondent...)
@@ -111,10 +81,10 @@ func (c *caseState) contributions() contributions {
 	}
 	if c.Group {
 		m.add(mGroup, day, 1, reg...)
-		m.add(mGroupPersons, day, int64(c.Persons), total)
+		m.add(mGroupPersons, day, int64(c.Persons), all...)
 	}
 	if c.Channel == "web" {
-		m.add(mOnline, day, 1, total)
+		m.add(mOnline, day, 1, all...)
 	}
 
 	// Routing, by the day of the current decision.
@@ -124,7 +94,7 @@ func (c *caseState) contributions() contributions {
 		if c.AssignMode == "assign" {
 			metric = mAssigned
 		}
-		m.add(metric, c.RouteDay, 1, total, dim(dimDepartment, c.LeadDept))
+		m.add(metric, c.RouteDay, 1, all...)
 	case routeDiverted:
 		m.add(mDiverted, c.RouteDay, 1, total, dim(dimLegalChannel, c.LegalChannel))
 	case routeForwarded:
@@ -132,47 +102,50 @@ func (c *caseState) contributions() contributions {
 	case routeNotAccepted:
 		m.add(mNotAccepted, c.RouteDay, 1, total)
 	}
-	dept := dim(dimDepartment, c.LeadDept)
+	if c.DeclinedDay != "" && c.RouteKind == routeAssigned {
+		m.add(mNotAccepted, c.DeclinedDay, 1, all...)
+	}
 
 	// 及时受理: first-time matters, by acknowledgement due day.
-	if c.RouteKind == routeAssigned && c.firstTime() && c.AckDue != "" {
-		m.add(mAckDue, c.AckDue, 1, total, dept)
-		if c.ackedByLead() && c.AckDay <= c.AckDue {
-			m.add(mAckOnTime, c.AckDue, 1, total, dept)
+	if due := c.ackDue(); c.RouteKind == routeAssigned && c.firstTime() && due != "" {
+		m.add(mAckDue, due, 1, all...)
+		if c.ackedByLead() && c.AckDay <= due {
+			m.add(mAckOnTime, due, 1, all...)
 		}
 	}
 	// 按期办结: by handling due day (an extension or 退回重办 moves it).
 	if c.RouteKind == routeAssigned && c.HandlingDue != "" {
-		m.add(mHandlingDue, c.HandlingDue, 1, total, dept)
+		m.add(mHandlingDue, c.HandlingDue, 1, all...)
 		if done := c.handledDay(); done != "" && done <= c.HandlingDue {
-			m.add(mHandledOnTime, c.HandlingDue, 1, total, dept)
+			m.add(mHandledOnTime, c.HandlingDue, 1, all...)
 		}
 		if c.Extended {
-			m.add(mExtended, c.HandlingDue, 1, total)
+			m.add(mExtended, c.HandlingDue, 1, all...)
 		}
 	}
 	// 办结 / 化解 / 一次性化解 / 领导包案, by conclusion day.
 	if done := c.concludedDay(); done != "" {
-		cat := dim(dimCategory, c.category())
-		m.add(mConcluded, done, 1, total, dept, cat)
+		withCat := append([]dimKey{dim(dimCategory, c.category())}, all...)
+		m.add(mConcluded, done, 1, withCat...)
 		if c.resolved() {
-			m.add(mResolved, done, 1, total, dept, cat)
+			m.add(mResolved, done, 1, withCat...)
 		}
 		if c.category() == "complaint" && c.firstTime() {
-			m.add(mOneTimeBase, done, 1, total, dept)
+			m.add(mOneTimeBase, done, 1, all...)
 			if !c.HasRepeat && c.ReviewDay == "" {
-				m.add(mOneTime, done, 1, total, dept)
+				m.add(mOneTime, done, 1, all...)
 			}
 		}
 		if c.LeaderOwned {
-			m.add(mLeaderDone, done, 1, total)
+			m.add(mLeaderDone, done, 1, all...)
 			if c.resolved() {
-				m.add(mLeaderSolved, done, 1, total)
+				m.add(mLeaderSolved, done, 1, all...)
 			}
 		}
 	}
-	// 满意率 / 参评率, by rating day, each target separately.
-	rate := func(r, day, rated, satis, lapsed string, dims ...[2]string) {
+	// 满意率 / 参评率, by rating day, each target separately; the handling
+	// unit's rating counts for the department rated.
+	rate := func(r, day string, rated, satis, lapsed metric, dims ...dimKey) {
 		switch {
 		case r == ratingLapsed:
 			m.add(lapsed, day, 1, dims...)
@@ -183,80 +156,191 @@ func (c *caseState) contributions() contributions {
 			}
 		}
 	}
-	rate(c.BureauRating, c.BureauRatingDay, mBureauRated, mBureauSatis, mBureauLapsed, total)
-	unitDims := []([2]string){total}
+	rate(c.BureauRating, c.BureauRatingDay, mBureauRated, mBureauSatis, mBureauLapsed, all...)
+	unitDims := []dimKey{total}
 	if c.UnitRatingDept != "" {
 		unitDims = append(unitDims, dim(dimDepartment, c.UnitRatingDept))
 	}
 	rate(c.UnitRating, c.UnitRatingDay, mUnitRated, mUnitSatis, mUnitLapsed, unitDims...)
 	// 调解, by the day of the latest mediation.
 	if c.MediationDay != "" {
-		m.add(mMediated, c.MediationDay, 1, total)
+		m.add(mMediated, c.MediationDay, 1, all...)
 		if c.MediationAgreed {
-			m.add(mMediatedOK, c.MediationDay, 1, total)
+			m.add(mMediatedOK, c.MediationDay, 1, all...)
 		}
 	}
 	// 复查 / 复核.
-	m.add(mReviewReq, c.ReviewDay, 1, total, dept)
+	m.add(mReviewReq, c.ReviewDay, 1, all...)
 	if c.ReviewDecidedDay != "" {
-		m.add(mReviewDone, c.ReviewDecidedDay, 1, total, dept)
+		m.add(mReviewDone, c.ReviewDecidedDay, 1, all...)
 		if c.ReviewOutcome == "upheld" {
-			m.add(mReviewUpheld, c.ReviewDecidedDay, 1, total, dept)
+			m.add(mReviewUpheld, c.ReviewDecidedDay, 1, all...)
 		}
 	}
-	m.add(mReReviewReq, c.ReReviewDay, 1, total, dept)
+	m.add(mReReviewReq, c.ReReviewDay, 1, all...)
 	if c.ReReviewDecided != "" {
-		m.add(mReReviewDone, c.ReReviewDecided, 1, total, dept)
+		m.add(mReReviewDone, c.ReReviewDecided, 1, all...)
 		if c.ReReviewOutcome == "upheld" {
-			m.add(mReReviewKept, c.ReReviewDecided, 1, total, dept)
+			m.add(mReReviewKept, c.ReReviewDecided, 1, all...)
 		}
 	}
-	// The department dimension is only meaningful once routed.
-	for k := range m {
-		if k.Dim == dimDepartment && k.Key == "" {
-			delete(m, k)
+	// 积案: +1 when past due, −1 when no longer, per ageing bucket; by the
+	// department the obligation lies with ("" = the bureau, before routing).
+	for _, iv := range c.backlogIntervals() {
+		dims := []dimKey{total, dim(dimDepartment, iv.dept)}
+		m.level(mBacklog, iv.from, iv.to, dims)
+		due := mustDay(iv.due)
+		for _, b := range backlogBuckets {
+			from := due.AddDays(b.lo).String()
+			to := ""
+			if b.hi > 0 {
+				to = due.AddDays(b.hi + 1).String()
+			}
+			from, to = clip(from, to, iv.from, iv.to)
+			if to == "" || from < to {
+				m.level(b.m, from, to, dims)
+			}
 		}
 	}
 	return m
 }
 
-// diff returns after − before, without zero entries, in a stable order so
-// concurrent writers (replicas) lock counter rows in the same order.
-func diff(before, after contributions) []counterDelta {
-	out := map[counterKey]int64{}
-	for k, v := range after {
-		out[k] += v
-	}
-	for k, v := range before {
-		out[k] -= v
-	}
-	deltas := make([]counterDelta, 0, len(out))
-	for k, v := range out {
-		if v != 0 {
-			deltas = append(deltas, counterDelta{k, v})
-		}
-	}
-	sortDeltas(deltas)
-	return deltas
+// level adds a level of 1 over [from, to) (to "" = open-ended): +1 on from,
+// −1 on to.
+func (cs *contributions) level(m metric, from, to string, dims []dimKey) {
+	cs.add(m, from, 1, dims...)
+	cs.add(m, to, -1, dims...)
 }
 
-type counterDelta struct {
-	counterKey
-	Delta int64
+// clip intersects [a, b) with [lo, hi), "" ends being open.
+func clip(a, b, lo, hi string) (string, string) {
+	if lo > a {
+		a = lo
+	}
+	if hi != "" && (b == "" || hi < b) {
+		b = hi
+	}
+	return a, b
 }
 
-func sortDeltas(d []counterDelta) {
-	sort.Slice(d, func(i, j int) bool {
-		a, b := d[i].counterKey, d[j].counterKey
-		if a.Metric != b.Metric {
-			return a.Metric < b.Metric
+// mustDay parses a stored day (always valid: validated when applied).
+func mustDay(s string) county.Date {
+	d, err := county.ParseDate(s)
+	if err != nil {
+		panic("statistics: stored day " + s + ": " + err.Error())
+	}
+	return d
+}
+
+// backlogInterval is a stretch of days [from, to) on which a case was 积案
+// for one obligation: open, its pending obligation (due) past due, lying
+// with dept. to "" is open-ended (still past due today).
+type backlogInterval struct {
+	from, to, due, dept string
+}
+
+// backlogIntervals are the days on which the case was 积案, from the days
+// of its milestones: between two milestones the pending obligation is that
+// of the state as of the first (asOf), and the case is 积案 from the day
+// after its due day. The state keeps only the latest routing decision:
+// between the first decision and a later re-routing the matter lay with a
+// department it no longer names, and those days count as no obligation.
+func (c *caseState) backlogIntervals() []backlogInterval {
+	if !c.Registered || c.ReceivedDay == "" || !c.anyPending() {
+		return nil
+	}
+	points := []string{c.ReceivedDay}
+	for _, p := range []string{c.FirstRouteDay, c.RouteDay, c.AckDay, c.AcceptedDay, c.RepliedDay, c.DeclinedDay,
+		c.ReviewDay, c.ReviewDecidedDay, c.ReReviewDay, c.ReReviewDecided, c.ClosedDay, c.FinalDay} {
+		if p > c.ReceivedDay {
+			points = append(points, p)
 		}
-		if a.Dim != b.Dim {
-			return a.Dim < b.Dim
+	}
+	sort.Strings(points)
+	var out []backlogInterval
+	for i, p := range points {
+		if i > 0 && p == points[i-1] {
+			continue
 		}
-		if a.Key != b.Key {
-			return a.Key < b.Key
+		end := ""
+		for _, q := range points[i+1:] {
+			if q != p {
+				end = q
+				break
+			}
 		}
-		return a.Day < b.Day
-	})
+		if c.RouteDay > p && c.FirstRouteDay != "" && c.FirstRouteDay <= p {
+			continue // between a first routing and the re-routing
+		}
+		s := c.asOf(p)
+		due := s.pendingDue()
+		if due == "" {
+			continue
+		}
+		from := mustDay(due).AddDays(1).String()
+		if from < p {
+			from = p
+		}
+		if end != "" && from >= end {
+			continue
+		}
+		iv := backlogInterval{from: from, to: end, due: due, dept: s.pendingDept()}
+		if n := len(out); n > 0 && out[n-1].to == iv.from && out[n-1].due == iv.due && out[n-1].dept == iv.dept {
+			out[n-1].to = iv.to
+			continue
+		}
+		out = append(out, iv)
+	}
+	return out
+}
+
+// anyPending is a quick test whether the case ever had a due day at all.
+func (c *caseState) anyPending() bool {
+	return c.RoutingDue != "" || c.RoutingDueChanged != "" || c.AckDue != "" || c.HandlingDue != "" ||
+		c.ReviewDue != "" || c.ReReviewDue != ""
+}
+
+// asOf is the state as it stood at the end of day d, as far as the
+// milestones kept tell: every milestone after d is undone.
+func (c *caseState) asOf(d string) caseState {
+	s := *c
+	after := func(x string) bool { return x > d }
+	if after(s.ClosedDay) {
+		s.ClosedDay, s.CloseReason = "", ""
+	}
+	if after(s.FinalDay) {
+		s.FinalDay = ""
+	}
+	if after(s.RouteDay) {
+		s.RouteKind, s.LeadDept = "", ""
+	}
+	if after(s.AckDay) {
+		s.AckDay, s.AckDept = "", ""
+	}
+	accepted := s.AcceptedDay
+	if accepted == "" && s.HandlingDue != "" {
+		accepted = s.RouteDay // accepted some day after routing (older states kept no day)
+	}
+	if after(accepted) {
+		s.HandlingDue = ""
+	}
+	if after(s.RepliedDay) {
+		s.RepliedDay = ""
+	}
+	if after(s.DeclinedDay) {
+		s.DeclinedDay = ""
+	}
+	if after(s.ReviewDay) {
+		s.ReviewDay, s.ReviewDecidedDay = "", ""
+	}
+	if after(s.ReviewDecidedDay) {
+		s.ReviewDecidedDay = ""
+	}
+	if after(s.ReReviewDay) {
+		s.ReReviewDay, s.ReReviewDecided = "", ""
+	}
+	if after(s.ReReviewDecided) {
+		s.ReReviewDecided = ""
+	}
+	return s
 }

@@ -9,15 +9,17 @@ import (
 
 // countDef is a count figure: the sum of one counter over the period.
 type countDef struct {
-	ID, Metric, Label string
+	ID     string
+	Metric metric
+	Label  string
 }
 
 // rateDef is a rate figure: Σ numerator counters / Σ denominator counters
 // over the period, as a percent with two decimals.
 type rateDef struct {
 	ID, Label string
-	Num       []string
-	Den       []string
+	Num       []metric
+	Den       []metric
 }
 
 // countDefs and rateDefs are the figures, in report order. docs/metrics.md
@@ -50,20 +52,20 @@ var countDefs = []countDef{
 }
 
 var rateDefs = []rateDef{
-	{"onlineShare", "网上信访占比", []string{mOnline}, []string{mRegistrations}},
-	{"firstTimeShare", "初次信访占比", []string{mFirstTime}, []string{mRegistrations}},
-	{"timelyAcknowledgement", "及时受理率", []string{mAckOnTime}, []string{mAckDue}},
-	{"onTimeCompletion", "按期办结率", []string{mHandledOnTime}, []string{mHandlingDue}},
-	{"oneTimeResolution", "一次性化解率", []string{mOneTime}, []string{mOneTimeBase}},
-	{"resolution", "化解率", []string{mResolved}, []string{mConcluded}},
-	{"bureauSatisfaction", "信访部门满意率", []string{mBureauSatis}, []string{mBureauRated}},
-	{"bureauParticipation", "信访部门参评率", []string{mBureauRated}, []string{mBureauRated, mBureauLapsed}},
-	{"unitSatisfaction", "责任单位满意率", []string{mUnitSatis}, []string{mUnitRated}},
-	{"unitParticipation", "责任单位参评率", []string{mUnitRated}, []string{mUnitRated, mUnitLapsed}},
-	{"mediationSuccess", "调解达成率", []string{mMediatedOK}, []string{mMediated}},
-	{"reviewUpheld", "复查维持率", []string{mReviewUpheld}, []string{mReviewDone}},
-	{"reReviewUpheld", "复核维持率", []string{mReReviewKept}, []string{mReReviewDone}},
-	{"leaderResolution", "领导包案化解率", []string{mLeaderSolved}, []string{mLeaderDone}},
+	{"onlineShare", "网上信访占比", []metric{mOnline}, []metric{mRegistrations}},
+	{"firstTimeShare", "初次信访占比", []metric{mFirstTime}, []metric{mRegistrations}},
+	{"timelyAcknowledgement", "及时受理率", []metric{mAckOnTime}, []metric{mAckDue}},
+	{"onTimeCompletion", "按期办结率", []metric{mHandledOnTime}, []metric{mHandlingDue}},
+	{"oneTimeResolution", "一次性化解率", []metric{mOneTime}, []metric{mOneTimeBase}},
+	{"resolution", "化解率", []metric{mResolved}, []metric{mConcluded}},
+	{"bureauSatisfaction", "信访部门满意率", []metric{mBureauSatis}, []metric{mBureauRated}},
+	{"bureauParticipation", "信访部门参评率", []metric{mBureauRated}, []metric{mBureauRated, mBureauLapsed}},
+	{"unitSatisfaction", "责任单位满意率", []metric{mUnitSatis}, []metric{mUnitRated}},
+	{"unitParticipation", "责任单位参评率", []metric{mUnitRated}, []metric{mUnitRated, mUnitLapsed}},
+	{"mediationSuccess", "调解达成率", []metric{mMediatedOK}, []metric{mMediated}},
+	{"reviewUpheld", "复查维持率", []metric{mReviewUpheld}, []metric{mReviewDone}},
+	{"reReviewUpheld", "复核维持率", []metric{mReReviewKept}, []metric{mReReviewDone}},
+	{"leaderResolution", "领导包案化解率", []metric{mLeaderSolved}, []metric{mLeaderDone}},
 }
 
 // Count is a count figure with its year-on-year comparison.
@@ -107,16 +109,17 @@ func change(cur, prev int64) *float64 {
 	return &p
 }
 
-func sumOf(m map[string]int64, metrics []string) int64 {
+func sumOf(v *vec, ms []metric) int64 {
 	var n int64
-	for _, x := range metrics {
-		n += m[x]
+	for _, m := range ms {
+		n += v[m]
 	}
 	return n
 }
 
-// counts builds the count figures from one key's sums.
-func counts(cur, prev map[string]int64) map[string]Count {
+// counts builds the count figures from one key's sums (prev nil: no
+// comparison).
+func counts(cur, prev *vec) map[string]Count {
 	out := make(map[string]Count, len(countDefs))
 	for _, d := range countDefs {
 		c := Count{Label: d.Label, Value: cur[d.Metric]}
@@ -129,8 +132,9 @@ func counts(cur, prev map[string]int64) map[string]Count {
 	return out
 }
 
-// rates builds the rate figures from one key's sums.
-func rates(cur, prev map[string]int64) map[string]Rate {
+// rates builds the rate figures from one key's sums (prev nil: no
+// comparison).
+func rates(cur, prev *vec) map[string]Rate {
 	out := make(map[string]Rate, len(rateDefs))
 	for _, d := range rateDefs {
 		r := Rate{Label: d.Label, Numerator: sumOf(cur, d.Num), Denominator: sumOf(cur, d.Den)}
@@ -144,7 +148,7 @@ func rates(cur, prev map[string]int64) map[string]Rate {
 }
 
 // plainCounts is counts without the comparison, for breakdown rows.
-func plainCounts(cur map[string]int64) map[string]int64 {
+func plainCounts(cur *vec) map[string]int64 {
 	out := make(map[string]int64, len(countDefs))
 	for _, d := range countDefs {
 		out[d.ID] = cur[d.Metric]
@@ -175,39 +179,28 @@ type Entry struct {
 	Value int64  `json:"value"`
 }
 
+// ageBuckets name the 积案 ageing buckets (backlogBuckets are their
+// counters, in the same order).
 var ageBuckets = []struct {
 	id, label string
-	max       int // days past due, inclusive; 0 = no limit
 }{
-	{"1-30", "超期1–30天", 30}, {"31-90", "超期31–90天", 90}, {"91-180", "超期91–180天", 180}, {"180+", "超期180天以上", 0},
+	{"1-30", "超期1–30天"}, {"31-90", "超期31–90天"}, {"91-180", "超期91–180天"}, {"180+", "超期180天以上"},
 }
 
-func buildBacklog(rows []backlogRow, today county.Date, label func(string) string) Backlog {
-	b := Backlog{AsOf: today.String(), Ageing: make([]AgeBucket, len(ageBuckets)), ByDepartment: []Entry{}}
+// buildBacklog turns backlog levels into the answer: ageing from the
+// bucket levels of the scope (the county or one department), by
+// department from each department's level (nil: not listed).
+func buildBacklog(scope *vec, byDept sums, asOf county.Date, label func(string) string) Backlog {
+	b := Backlog{AsOf: asOf.String(), Ageing: make([]AgeBucket, len(ageBuckets)), ByDepartment: []Entry{}}
 	for i, a := range ageBuckets {
-		b.Ageing[i] = AgeBucket{Bucket: a.id, Label: a.label}
-	}
-	byDept := map[string]int64{}
-	for _, r := range rows {
-		due, err := county.ParseDate(r.Due)
-		if err != nil {
-			continue
-		}
-		age := today.Sub(due)
-		if age < 1 {
-			continue
-		}
-		for i, a := range ageBuckets {
-			if a.max == 0 || age <= a.max {
-				b.Ageing[i].Count += r.Count
-				break
-			}
-		}
-		b.Total += r.Count
-		byDept[r.Department] += r.Count
+		n := scope[backlogBuckets[i].m]
+		b.Ageing[i] = AgeBucket{Bucket: a.id, Label: a.label, Count: n}
+		b.Total += n
 	}
 	for k, v := range byDept {
-		b.ByDepartment = append(b.ByDepartment, Entry{Key: k, Label: label(k), Value: v})
+		if n := v[mBacklog]; n != 0 {
+			b.ByDepartment = append(b.ByDepartment, Entry{Key: k, Label: label(k), Value: n})
+		}
 	}
 	rank(b.ByDepartment)
 	return b
@@ -225,11 +218,11 @@ func rank(es []Entry) {
 
 // ranked turns one metric of a dimension's sums into ranked entries
 // (zeros left out), at most limit of them (0 = all).
-func ranked(s sums, metric string, limit int, label func(string) string) []Entry {
+func ranked(s sums, m metric, limit int, label func(string) string) []Entry {
 	out := []Entry{}
-	for k, m := range s {
-		if v := m[metric]; v != 0 {
-			out = append(out, Entry{Key: k, Label: label(k), Value: v})
+	for k, v := range s {
+		if n := v[m]; n != 0 {
+			out = append(out, Entry{Key: k, Label: label(k), Value: n})
 		}
 	}
 	rank(out)

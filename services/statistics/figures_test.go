@@ -288,7 +288,7 @@ var period = statistics.PeriodQuery{From: "2026-01-01", To: "2026-06-30"}
 
 func summaryJSON(t *testing.T, svc statistics.Service) string {
 	t.Helper()
-	s, err := svc.Summary(context.Background(), period)
+	s, err := svc.Summary(context.Background(), statistics.SummaryQuery{PeriodQuery: period})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +301,7 @@ func TestEveryFigureFromAHandComputedHistory(t *testing.T) {
 		svc, _ := newService(t, db, "2026-06-25")
 		envs := scenario().envs
 		applyAll(t, svc, envs)
-		s, err := svc.Summary(context.Background(), period)
+		s, err := svc.Summary(context.Background(), statistics.SummaryQuery{PeriodQuery: period})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -372,7 +372,7 @@ func TestDueDayFiguresWaitForTheDueDay(t *testing.T) {
 	svc, clk := newService(t, storetest.SQLite(t), "2026-06-25")
 	applyAll(t, svc, scenario().envs)
 	get := func() statistics.Rate {
-		s, err := svc.Summary(context.Background(), period)
+		s, err := svc.Summary(context.Background(), statistics.SummaryQuery{PeriodQuery: period})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -131,11 +131,7 @@ func (h *harness) waitApplied(n int) {
 	h.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		var got int
-		if err := h.app.DB.QueryRow(context.Background(), `SELECT COUNT(*) FROM inbox WHERE consumer = ?`,
-			h.app.GroupID(statistics.ConsumerName)).Scan(&got); err != nil {
-			h.t.Fatal(err)
-		}
+		got := appliedEvents(h.t, h.app.DB)
 		if got >= n {
 			return
 		}

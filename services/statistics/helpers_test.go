@@ -2,8 +2,10 @@ package statistics_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,17 +45,56 @@ func at(day string) time.Time {
 // clock at 10:00 on today.
 func newService(t testing.TB, db *store.DB, today string) (statistics.Service, *clock.Manual) {
 	t.Helper()
+	return newServiceFor(t, db, today, loadCounty(t))
+}
+
+// newServiceFor is newService for a county configuration.
+func newServiceFor(t testing.TB, db *store.DB, today string, cfg *county.Config) (statistics.Service, *clock.Manual) {
+	t.Helper()
 	ctx := context.Background()
 	for name, m := range map[string][]store.Migration{"outbox": outbox.Migrations, "inbox": inbox.Migrations, "statistics": statistics.Migrations} {
 		if err := db.Migrate(ctx, name, m); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cfg := loadCounty(t)
 	clk := clock.NewManual(at(today))
-	svc := statistics.New(db, outbox.New(db, cfg.ID), inbox.New(db, "xinfang.anji.statistics.figures"),
-		func() *county.Config { return cfg }, clk.Now, slog.New(slog.DiscardHandler))
+	svc := statistics.New(db, statistics.Options{Outbox: outbox.New(db, cfg.ID), County: func() *county.Config { return cfg },
+		Now: clk.Now, Log: slog.New(slog.DiscardHandler), LegacyInbox: legacyConsumer})
 	return svc, clk
+}
+
+// legacyConsumer is the consumer name earlier versions recorded applied
+// events under in the kit's inbox table.
+const legacyConsumer = "xinfang.anji.statistics.figures"
+
+// appliedEvents counts the events the case rows record as applied.
+func appliedEvents(t testing.TB, db *store.DB) int {
+	t.Helper()
+	rows, err := db.Query(context.Background(), `SELECT state FROM stat_cases`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var raw string
+		if err := rows.Scan(&raw); err != nil {
+			t.Fatal(err)
+		}
+		var st struct {
+			Seen string `json:"seen"`
+		}
+		if err := json.Unmarshal([]byte(raw), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Seen != "" {
+			n += strings.Count(st.Seen, "|") - 1
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func applyAll(t testing.TB, svc statistics.Service, envs []*eventsv1.Envelope) {

@@ -1,9 +1,12 @@
 package statistics_test
 
 import (
+	"context"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/segmentio/kafka-go"
 
 	eventsv1 "xinfang.io/proto/events/v1"
 	"xinfang.io/services/kit/auth"
@@ -63,6 +66,9 @@ func TestHTTPAuthorizationAndValidation(t *testing.T) {
 			t.Errorf("%s without a token: %d, want 401", path, code)
 		}
 		for _, tok := range []string{clerk, dept} {
+			if tok == dept && path == "/v1/stats/summary" {
+				continue // a department's own summary: below
+			}
 			if code, _, _ := h.get(path, tok, nil); code != 403 {
 				t.Errorf("%s as clerk/department: %d, want 403", path, code)
 			}
@@ -73,7 +79,38 @@ func TestHTTPAuthorizationAndValidation(t *testing.T) {
 			}
 		}
 	}
+	// A department token reads its own department's summary (also when it
+	// names none), never another's; the bureau reads any department's.
+	for _, c := range []struct {
+		path, tok string
+		code      int
+		dept      string
+	}{
+		{"/v1/stats/summary", dept, 200, "zjj"},
+		{"/v1/stats/summary?department=zjj", dept, 200, "zjj"},
+		{"/v1/stats/summary?department=rsj", dept, 403, ""},
+		{"/v1/stats/summary?department=rsj", sup, 200, "rsj"},
+		{"/v1/stats/summary?department=rsj", leader, 200, "rsj"},
+		{"/v1/stats/summary", sup, 200, ""},
+		{"/v1/stats/summary?department=rsj", clerk, 403, ""},
+	} {
+		var s statistics.Summary
+		code, _, body := h.get(c.path, c.tok, nil)
+		if code != c.code {
+			t.Errorf("%s: %d %s, want %d", c.path, code, body, c.code)
+			continue
+		}
+		if code == 200 {
+			h.get(c.path, c.tok, &s)
+			if s.Department != c.dept {
+				t.Errorf("%s: department %q, want %q", c.path, s.Department, c.dept)
+			}
+		}
+	}
 	for path, field := range map[string]string{
+		"/v1/stats/summary?department=nosuch":         "department",
+		"/v1/stats/summary?asOf=2026-06-26":           "asOf",
+		"/v1/stats/summary?asOf=26-06-01":             "asOf",
 		"/v1/stats/summary?from=2026-02-30":           "from",
 		"/v1/stats/summary?from=2026-01-01&from=x":    "from",
 		"/v1/stats/summary?county=other":              "county",
@@ -135,4 +172,47 @@ func TestPrometheusFigures(t *testing.T) {
 	if n := strings.Count(string(body), "\nxinfang_statistics_"); n > 60 {
 		t.Errorf("%d statistics series: the figures must stay low-cardinality", n)
 	}
+}
+
+func TestAPoisonEventInABatchIsDeadLetteredAloneAndTheRestCount(t *testing.T) {
+	storetest.EachDSN(t, func(t *testing.T, d store.Dialect, dsn string) {
+		h := start(t, d, dsn, "2026-06-25")
+		envs := scenario().envs
+		// A refused event (a rating without a value) and a message that is
+		// not an event at all, among the scenario's events and duplicates.
+		bad := &history{prefix: "bad-"}
+		bad.add("A", "2026-03-05", &eventsv1.CaseEvaluated{Target: eventsv1.EvaluationTarget_EVALUATION_TARGET_BUREAU})
+		mixed := append(append(append([]*eventsv1.Envelope(nil), envs[:40]...), bad.envs[0]), envs[40:]...)
+		h.publish(mixed...)
+		w := kafkatransport.NewWriter(kafkatransport.WriterConfig{Brokers: h.brokers})
+		defer w.Close()
+		if err := w.WriteMessages(context.Background(), kafka.Message{Topic: h.app.Topic(eventsv1.StreamCases),
+			Key: []byte("A"), Value: []byte("\xff not an event")}); err != nil {
+			t.Fatal(err)
+		}
+		h.publish(envs[:30]...)
+		h.waitApplied(len(envs))
+
+		var s statistics.Summary
+		if code, _, body := h.get("/v1/stats/summary?from=2026-01-01&to=2026-06-30", token(t, auth.RoleSupervisor, ""), &s); code != 200 {
+			t.Fatalf("summary: %d %s", code, body)
+		}
+		checkSummary(t, &s)
+		dead := h.topic(eventsv1.StreamDeadLetter, 2)
+		if len(dead) != 2 {
+			t.Fatalf("%d dead letters, want the 2 poison messages", len(dead))
+		}
+		for _, m := range dead {
+			if g := kafkatransport.Header(m, kafkatransport.HeaderDLQConsumer); g != h.app.GroupID(statistics.ConsumerName) {
+				t.Errorf("dead letter of group %q", g)
+			}
+			if id := kafkatransport.Header(m, kafkatransport.HeaderEventID); id != "" && id != bad.envs[0].GetEventId() {
+				t.Errorf("dead letter of event %s, a good one", id)
+			}
+		}
+		_, _, metrics := h.get("/metrics", "", nil)
+		if !strings.Contains(string(metrics), "xinfang_kafka_consume_batch_fallbacks_total{group=\""+h.app.GroupID(statistics.ConsumerName)+"\"}") {
+			t.Error("/metrics does not count the batches that fell back")
+		}
+	})
 }

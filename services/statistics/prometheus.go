@@ -46,7 +46,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	cfg := c.s.county()
 	today := c.s.today()
-	sum, err := c.s.summary(ctx, cfg, county.NewDate(today.Year(), time.January, 1), today)
+	sum, err := c.s.summary(ctx, cfg, county.NewDate(today.Year(), time.January, 1), today, today, "")
 	if err != nil {
 		c.s.log.Error("statistics metrics", "error", err)
 		ch <- prometheus.NewInvalidMetric(c.count, err)

@@ -110,14 +110,20 @@ func TestQueriesValidateTheirParameters(t *testing.T) {
 		call  func() error
 		field string
 	}{
-		{"bad from", func() error { _, err := svc.Summary(ctx, statistics.PeriodQuery{From: "2026-13-01"}); return err }, "from"},
-		{"bad to", func() error { _, err := svc.Summary(ctx, statistics.PeriodQuery{To: "26-01-01"}); return err }, "to"},
+		{"bad from", func() error {
+			_, err := svc.Summary(ctx, statistics.SummaryQuery{PeriodQuery: statistics.PeriodQuery{From: "2026-13-01"}})
+			return err
+		}, "from"},
+		{"bad to", func() error {
+			_, err := svc.Summary(ctx, statistics.SummaryQuery{PeriodQuery: statistics.PeriodQuery{To: "26-01-01"}})
+			return err
+		}, "to"},
 		{"to before from", func() error {
-			_, err := svc.Summary(ctx, statistics.PeriodQuery{From: "2026-03-01", To: "2026-02-01"})
+			_, err := svc.Summary(ctx, statistics.SummaryQuery{PeriodQuery: statistics.PeriodQuery{From: "2026-03-01", To: "2026-02-01"}})
 			return err
 		}, "from"},
 		{"longer than a year", func() error {
-			_, err := svc.Summary(ctx, statistics.PeriodQuery{From: "2025-01-01", To: "2026-01-02"})
+			_, err := svc.Summary(ctx, statistics.SummaryQuery{PeriodQuery: statistics.PeriodQuery{From: "2025-01-01", To: "2026-01-02"}})
 			return err
 		}, "to"},
 		{"no by", func() error { _, err := svc.Breakdown(ctx, statistics.BreakdownQuery{}); return err }, "by"},
@@ -137,10 +143,10 @@ func TestQueriesValidateTheirParameters(t *testing.T) {
 		}
 	}
 	// A full leap year is allowed; the default period is this year to today.
-	if _, err := svc.Summary(ctx, statistics.PeriodQuery{From: "2024-01-01", To: "2024-12-31"}); err != nil {
+	if _, err := svc.Summary(ctx, statistics.SummaryQuery{PeriodQuery: statistics.PeriodQuery{From: "2024-01-01", To: "2024-12-31"}}); err != nil {
 		t.Errorf("366 days: %v", err)
 	}
-	s, err := svc.Summary(ctx, statistics.PeriodQuery{})
+	s, err := svc.Summary(ctx, statistics.SummaryQuery{PeriodQuery: statistics.PeriodQuery{}})
 	if err != nil || s.From != "2026-01-01" || s.To != "2026-06-25" {
 		t.Errorf("default period %s..%s (%v), want 2026-01-01..2026-06-25", s.From, s.To, err)
 	}

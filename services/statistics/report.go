@@ -80,7 +80,8 @@ func (s *service) Report(ctx context.Context, q ReportQuery) (*Report, error) {
 	if !complete {
 		to = today
 	}
-	sum, err := s.summary(ctx, cfg, from, to)
+	// 积案 as of the end of the period: 31 December, or today.
+	sum, err := s.summary(ctx, cfg, from, to, to, "")
 	if err != nil {
 		return nil, err
 	}

@@ -11,20 +11,17 @@ package statistics
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"xinfang.io/county"
 	eventsv1 "xinfang.io/proto/events/v1"
 	"xinfang.io/services/kit/apierror"
-	"xinfang.io/services/kit/inbox"
-	"xinfang.io/services/kit/kafkatransport"
 	"xinfang.io/services/kit/outbox"
 	"xinfang.io/services/kit/store"
-	"xinfang.io/services/kit/tracing"
 )
 
 // Service is the statistics domain.
@@ -32,9 +29,14 @@ type Service interface {
 	// Apply folds one consumed event into the case state and counters, and
 	// raises the early warnings a live event triggers. Idempotent per event id.
 	Apply(ctx context.Context, env *eventsv1.Envelope) error
-	// Summary is every figure for a period with the year-on-year comparison.
-	Summary(ctx context.Context, q PeriodQuery) (*Summary, error)
-	// Breakdown is the registrations and figures of a period by one dimension.
+	// ApplyBatch applies a run of events in one transaction, all or
+	// nothing; idempotent per event id like Apply.
+	ApplyBatch(ctx context.Context, events []Event) error
+	// Summary is every figure for a period with the year-on-year
+	// comparison, for the county or one department.
+	Summary(ctx context.Context, q SummaryQuery) (*Summary, error)
+	// Breakdown is the figures of a period by one dimension, each key with
+	// the same period a year earlier.
 	Breakdown(ctx context.Context, q BreakdownQuery) (*Breakdown, error)
 	// Alerts lists the early warnings raised since a day.
 	Alerts(ctx context.Context, q AlertsQuery) (*AlertList, error)
@@ -45,158 +47,44 @@ type Service interface {
 // Clock gives the service's time; tests set it.
 type Clock func() time.Time
 
-type service struct {
-	db     *store.DB
-	outbox *outbox.Outbox
-	inbox  *inbox.Inbox
-	county func() *county.Config
-	now    Clock
-	log    *slog.Logger
+// Options are the parts of the service besides its database.
+type Options struct {
+	Outbox *outbox.Outbox
+	// County is read once per batch or request, so a hot-reloaded county
+	// file applies to the next one.
+	County func() *county.Config
+	Now    Clock
+	Log    *slog.Logger
+	// LegacyInbox is the consumer name under which versions before batching
+	// recorded applied events in the kit's inbox table; events found there
+	// are not applied again. Empty: no such records.
+	LegacyInbox string
 }
 
-// New returns the statistics service. countyConfig is read once per event
-// or request, so a hot-reloaded county file applies to the next one.
-func New(db *store.DB, ob *outbox.Outbox, in *inbox.Inbox, countyConfig func() *county.Config, now Clock, log *slog.Logger) Service {
-	if now == nil {
-		now = time.Now
+type service struct {
+	db          *store.DB
+	outbox      *outbox.Outbox
+	county      func() *county.Config
+	now         Clock
+	log         *slog.Logger
+	legacyInbox string
+	legacyState atomic.Int32
+	// applied and duplicates count events since the process started.
+	applied, duplicates atomic.Int64
+}
+
+// New returns the statistics service.
+func New(db *store.DB, o Options) Service {
+	if o.Now == nil {
+		o.Now = time.Now
 	}
-	if log == nil {
-		log = slog.Default()
+	if o.Log == nil {
+		o.Log = slog.Default()
 	}
-	return &service{db: db, outbox: ob, inbox: in, county: countyConfig, now: now, log: log}
+	return &service{db: db, outbox: o.Outbox, county: o.County, now: o.Now, log: o.Log, legacyInbox: o.LegacyInbox}
 }
 
 func (s *service) today() county.Date { return county.DateOf(s.now()) }
-
-func (s *service) Apply(ctx context.Context, env *eventsv1.Envelope) error {
-	cfg := s.county()
-	if env.GetCaseId() == "" {
-		return kafkatransport.Permanent(fmt.Errorf("apply %s %s: no case id", env.GetType(), env.GetEventId()))
-	}
-	if env.GetCounty() != "" && env.GetCounty() != cfg.ID {
-		return kafkatransport.Permanent(fmt.Errorf("apply %s %s: event of county %q in county %q", env.GetType(), env.GetEventId(), env.GetCounty(), cfg.ID))
-	}
-	tracing.SetCaseID(ctx, env.GetCaseId())
-	_, err := s.inbox.Apply(ctx, env.GetEventId(), func(tx *store.Tx) error {
-		return s.applyEvent(ctx, tx, cfg, env)
-	})
-	if errors.Is(err, errRefused) {
-		return kafkatransport.Permanent(fmt.Errorf("apply %s to %s: %w", env.GetType(), env.GetCaseId(), err))
-	}
-	if err != nil {
-		return fmt.Errorf("apply %s to %s: %w", env.GetType(), env.GetCaseId(), err)
-	}
-	return nil
-}
-
-// applyEvent is one event's whole effect, inside the inbox transaction.
-// Locks are taken in one order — the event's case, then the case a
-// registration repeats, then counter rows in key order — so concurrent
-// replicas on PostgreSQL cannot deadlock.
-func (s *service) applyEvent(ctx context.Context, tx *store.Tx, cfg *county.Config, env *eventsv1.Envelope) error {
-	c, err := loadCase(ctx, tx, env.GetCaseId())
-	if err != nil {
-		return err
-	}
-	before := *c
-	if err := c.apply(env); err != nil {
-		return err
-	}
-	deltas := diff(before.contributions(), c.contributions())
-
-	// A repeat petition takes the case it repeats out of 一次性化解.
-	reg := env.GetPetitionRegistered()
-	var orig *caseState
-	if o := reg.GetRepeatOf(); o != "" && o != env.GetCaseId() {
-		if orig, err = loadCase(ctx, tx, o); err != nil {
-			return err
-		}
-		origBefore := *orig
-		orig.HasRepeat = true
-		deltas = mergeDeltas(deltas, diff(origBefore.contributions(), orig.contributions()))
-	}
-	// Counts of acts rather than of matters: 督办 notices.
-	if a := env.GetCaseSupervisionAction(); a != nil && a.GetKind() == eventsv1.SupervisionActionKind_SUPERVISION_ACTION_KIND_DUBAN_NOTICE {
-		day, err := eventDay(env, "")
-		if err != nil {
-			return err
-		}
-		extra := contributions{}
-		dims := [][2]string{total}
-		if a.GetDepartment() != "" {
-			dims = append(dims, dim(dimDepartment, a.GetDepartment()))
-		}
-		extra.add(mDuban, day, 1, dims...)
-		deltas = mergeDeltas(deltas, diff(nil, extra))
-	}
-	if err := applyDeltas(ctx, tx, deltas); err != nil {
-		return err
-	}
-	if err := saveCase(ctx, tx, env.GetCaseId(), c); err != nil {
-		return err
-	}
-	if orig != nil {
-		if err := saveCase(ctx, tx, reg.GetRepeatOf(), orig); err != nil {
-			return err
-		}
-	}
-	if reg != nil {
-		if err := recordMatters(ctx, tx, env, reg, c); err != nil {
-			return err
-		}
-	}
-	if env.GetImported() {
-		return nil // history counts, but raises no alerts
-	}
-	w := cfg.Spec.Warnings.Effective()
-	r := &raiser{s: s, tx: tx, cfg: cfg, env: env, now: s.now()}
-	switch {
-	case reg != nil:
-		return r.onRegistered(ctx, w, c, reg)
-	case before.OverdueDept != c.OverdueDept && c.OverdueDept != "":
-		return r.onOverdue(ctx, w, c.OverdueDept)
-	}
-	return nil
-}
-
-// recordMatters records which matter each petitioner of a registration
-// raised, for the repeat-petitioner warning.
-func recordMatters(ctx context.Context, tx *store.Tx, env *eventsv1.Envelope, reg *eventsv1.PetitionRegistered, c *caseState) error {
-	if len(reg.GetPetitionerKeys()) == 0 {
-		return nil
-	}
-	matter, err := matterOf(ctx, tx, env.GetCaseId(), reg.GetRepeatOf())
-	if err != nil {
-		return err
-	}
-	for _, k := range reg.GetPetitionerKeys() {
-		if k == "" {
-			continue
-		}
-		if err := recordMatter(ctx, tx, k, env.GetCaseId(), matter, c.ReceivedDay); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func mergeDeltas(a, b []counterDelta) []counterDelta {
-	m := map[counterKey]int64{}
-	for _, d := range a {
-		m[d.counterKey] += d.Delta
-	}
-	for _, d := range b {
-		m[d.counterKey] += d.Delta
-	}
-	out := make([]counterDelta, 0, len(m))
-	for k, v := range m {
-		if v != 0 {
-			out = append(out, counterDelta{k, v})
-		}
-	}
-	sortDeltas(out)
-	return out
-}
 
 // ---- queries ----
 
@@ -250,14 +138,29 @@ func yearEarlier(d county.Date) county.Date {
 	return county.NewDate(d.Year()-1, d.Month(), d.Day())
 }
 
+// SummaryQuery is a summary's period, the day its backlog is given as of,
+// and an optional department.
+type SummaryQuery struct {
+	PeriodQuery
+	// AsOf is the day 积案 is counted as of (YYYY-MM-DD, not after today);
+	// default the period's end, or today when that is earlier.
+	AsOf string
+	// Department scopes every figure to the matters the department handles
+	// (docs/metrics.md); "" is the whole county.
+	Department string
+}
+
 // Summary is every figure of a period.
 type Summary struct {
-	County       string `json:"county"`
-	CountyName   string `json:"countyName"`
-	From         string `json:"from"`
-	To           string `json:"to"`
-	PreviousFrom string `json:"previousFrom"`
-	PreviousTo   string `json:"previousTo"`
+	County     string `json:"county"`
+	CountyName string `json:"countyName"`
+	// Department and its name when the summary is one department's.
+	Department     string `json:"department,omitempty"`
+	DepartmentName string `json:"departmentName,omitempty"`
+	From           string `json:"from"`
+	To             string `json:"to"`
+	PreviousFrom   string `json:"previousFrom"`
+	PreviousTo     string `json:"previousTo"`
 	// Today is the service's day; due-day figures count due days up to it.
 	Today             string           `json:"today"`
 	Counts            map[string]Count `json:"counts"`
@@ -270,54 +173,95 @@ type Summary struct {
 // topN is how many most-complained respondents a summary lists.
 const topN = 10
 
-func (s *service) Summary(ctx context.Context, q PeriodQuery) (*Summary, error) {
+func (s *service) Summary(ctx context.Context, q SummaryQuery) (*Summary, error) {
 	f := apierror.Fields{}
-	from, to := s.period(q, f)
+	cfg := s.county()
+	from, to := s.period(q.PeriodQuery, f)
+	asOf := s.asOf(q.AsOf, to, f)
+	if q.Department != "" {
+		if _, ok := cfg.Department(q.Department); !ok {
+			f.Add("department", "no department %q in this county", q.Department)
+		}
+	}
 	if err := f.Err(); err != nil {
 		return nil, err
 	}
-	return s.summary(ctx, s.county(), from, to)
+	return s.summary(ctx, cfg, from, to, asOf, q.Department)
 }
 
-func (s *service) summary(ctx context.Context, cfg *county.Config, from, to county.Date) (*Summary, error) {
+// asOf is the day the backlog is counted as of: the given day (not after
+// today), else the period's end or today, whichever is earlier.
+func (s *service) asOf(given string, to county.Date, f apierror.Fields) county.Date {
+	today := s.today()
+	if given == "" {
+		if today.Before(to) {
+			return today
+		}
+		return to
+	}
+	d, err := county.ParseDate(given)
+	switch {
+	case err != nil:
+		f.Add("asOf", "must be a date YYYY-MM-DD")
+	case today.Before(d):
+		f.Add("asOf", "%s is after today (%s): the backlog is known up to today", d, today)
+	case d.Year() < 1990:
+		f.Add("asOf", "outside the years this service keeps")
+	}
+	return d
+}
+
+func (s *service) summary(ctx context.Context, cfg *county.Config, from, to, asOf county.Date, dept string) (*Summary, error) {
 	today := s.today()
 	pf, pt := yearEarlier(from), yearEarlier(to)
-	cur, err := figureSums(ctx, s.db, dimTotal, from, to, today)
+	sc := allKeys(dimTotal)
+	if dept != "" {
+		sc = oneKey(dimDepartment, dept)
+	}
+	cur, err := figureSums(ctx, s.db, sc, from, to, today)
 	if err != nil {
 		return nil, err
 	}
-	prev, err := figureSums(ctx, s.db, dimTotal, pf, pt, today)
+	prev, err := figureSums(ctx, s.db, sc, pf, pt, today)
 	if err != nil {
 		return nil, err
 	}
-	legal, err := periodSums(ctx, s.db, dimLegalChannel, from, to)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := periodSums(ctx, s.db, dimRespondent, from, to)
-	if err != nil {
-		return nil, err
-	}
-	bl, err := backlog(ctx, s.db, today)
+	levels, err := levelSums(ctx, s.db, sc, asOf)
 	if err != nil {
 		return nil, err
 	}
 	l := labeler{cfg}
-	if cur[""] == nil {
-		cur[""] = map[string]int64{}
-	}
-	if prev[""] == nil {
-		prev[""] = map[string]int64{}
-	}
-	return &Summary{
+	out := &Summary{
 		County: cfg.ID, CountyName: cfg.Spec.DisplayName,
 		From: from.String(), To: to.String(), PreviousFrom: pf.String(), PreviousTo: pt.String(), Today: today.String(),
-		Counts:            counts(cur[""], prev[""]),
-		Rates:             rates(cur[""], prev[""]),
-		Backlog:           buildBacklog(bl, today, l.of(dimDepartment)),
-		DivertedByChannel: ranked(legal, mDiverted, 0, l.of(dimLegalChannel)),
-		TopRespondents:    ranked(resp, mRegistrations, topN, l.of(dimRespondent)),
-	}, nil
+		Counts:            counts(cur.of(sc.key), prev.of(sc.key)),
+		Rates:             rates(cur.of(sc.key), prev.of(sc.key)),
+		DivertedByChannel: []Entry{},
+		TopRespondents:    []Entry{},
+	}
+	if dept != "" {
+		// Routed-out matters have no department, and respondents are not
+		// kept per department: those lists belong to the county summary.
+		out.Department, out.DepartmentName = dept, l.label(dimDepartment, dept)
+		out.Backlog = buildBacklog(levels.of(dept), sums{dept: levels.of(dept)}, asOf, l.of(dimDepartment))
+		return out, nil
+	}
+	byDept, err := levelSums(ctx, s.db, allKeys(dimDepartment), asOf)
+	if err != nil {
+		return nil, err
+	}
+	legal, err := periodSums(ctx, s.db, allKeys(dimLegalChannel), from, to)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := periodSums(ctx, s.db, allKeys(dimRespondent), from, to)
+	if err != nil {
+		return nil, err
+	}
+	out.Backlog = buildBacklog(levels.of(""), byDept, asOf, l.of(dimDepartment))
+	out.DivertedByChannel = ranked(legal, mDiverted, 0, l.of(dimLegalChannel))
+	out.TopRespondents = ranked(resp, mRegistrations, topN, l.of(dimRespondent))
+	return out, nil
 }
 
 // BreakdownQuery is a period and a dimension: channel, category, township,
@@ -327,24 +271,37 @@ type BreakdownQuery struct {
 	PeriodQuery
 }
 
-// Breakdown is a period's figures by one dimension.
+// Breakdown is a period's figures by one dimension, each key compared with
+// the same dates a year earlier.
 type Breakdown struct {
-	County string         `json:"county"`
-	By     string         `json:"by"`
-	From   string         `json:"from"`
-	To     string         `json:"to"`
-	Today  string         `json:"today"`
-	Rows   []BreakdownRow `json:"rows"`
+	County       string `json:"county"`
+	By           string `json:"by"`
+	From         string `json:"from"`
+	To           string `json:"to"`
+	PreviousFrom string `json:"previousFrom"`
+	PreviousTo   string `json:"previousTo"`
+	Today        string `json:"today"`
+	// BacklogAsOf is the day the department rows' backlog is counted as of
+	// (the period's end, or today when that is earlier).
+	BacklogAsOf string         `json:"backlogAsOf,omitempty"`
+	Rows        []BreakdownRow `json:"rows"`
 }
 
-// BreakdownRow is one key's counts and rates. Counters kept per key are
-// listed in docs/metrics.md; the rest are zero (rates null).
+// BreakdownRow is one key's counts and rates, with the same key's counts
+// a year earlier (for a month: the same month of the year before) and the
+// change. Counters kept per key are listed in docs/metrics.md; the rest
+// are zero (rates null).
 type BreakdownRow struct {
-	Key     string           `json:"key"`
-	Label   string           `json:"label"`
-	Counts  map[string]int64 `json:"counts"`
-	Rates   map[string]Rate  `json:"rates"`
-	Backlog *int64           `json:"backlog,omitempty"`
+	Key      string           `json:"key"`
+	Label    string           `json:"label"`
+	Counts   map[string]int64 `json:"counts"`
+	Previous map[string]int64 `json:"previous"`
+	// ChangePercent per count id: (count − previous) / previous × 100, two
+	// decimals, null when previous is 0.
+	ChangePercent map[string]*float64 `json:"changePercent"`
+	// Rates carry previousPercent, the same rate a year earlier.
+	Rates   map[string]Rate `json:"rates"`
+	Backlog *int64          `json:"backlog,omitempty"`
 }
 
 // Breakdowns are the accepted values of by.
@@ -366,32 +323,50 @@ func (s *service) Breakdown(ctx context.Context, q BreakdownQuery) (*Breakdown, 
 	return s.breakdown(ctx, s.county(), q.By, from, to)
 }
 
+func breakdownRow(key, label string, cur, prev *vec) BreakdownRow {
+	row := BreakdownRow{Key: key, Label: label, Counts: plainCounts(cur), Previous: plainCounts(prev),
+		ChangePercent: make(map[string]*float64, len(countDefs)), Rates: rates(cur, prev)}
+	for _, d := range countDefs {
+		row.ChangePercent[d.ID] = change(cur[d.Metric], prev[d.Metric])
+	}
+	return row
+}
+
 func (s *service) breakdown(ctx context.Context, cfg *county.Config, by string, from, to county.Date) (*Breakdown, error) {
 	today := s.today()
-	out := &Breakdown{County: cfg.ID, By: by, From: from.String(), To: to.String(), Today: today.String(), Rows: []BreakdownRow{}}
+	pf, pt := yearEarlier(from), yearEarlier(to)
+	out := &Breakdown{County: cfg.ID, By: by, From: from.String(), To: to.String(), PreviousFrom: pf.String(),
+		PreviousTo: pt.String(), Today: today.String(), Rows: []BreakdownRow{}}
 	if by == "month" {
-		for m := county.NewDate(from.Year(), from.Month(), 1); !to.Before(m); m = county.NewDate(m.Year(), m.Month()+1, 1) {
-			a, b := m, county.NewDate(m.Year(), m.Month()+1, 0)
-			if a.Before(from) {
-				a = from
-			}
-			if to.Before(b) {
-				b = to
-			}
-			sum, err := figureSums(ctx, s.db, dimTotal, a, b, today)
-			if err != nil {
-				return nil, err
-			}
-			out.Rows = append(out.Rows, BreakdownRow{Key: m.String()[:7], Label: fmt.Sprintf("%d年%d月", m.Year(), int(m.Month())),
-				Counts: plainCounts(sum[""]), Rates: rates(sum[""], nil)})
+		ms := months(from, to)
+		cur, err := monthSums(ctx, s.db, ms, today)
+		if err != nil {
+			return nil, err
+		}
+		prevMs := make([][2]county.Date, len(ms))
+		for i, m := range ms {
+			prevMs[i] = [2]county.Date{yearEarlier(m[0]), yearEarlier(m[1])}
+		}
+		prev, err := monthSums(ctx, s.db, prevMs, today)
+		if err != nil {
+			return nil, err
+		}
+		for i, m := range ms {
+			out.Rows = append(out.Rows, breakdownRow(m[0].String()[:7], fmt.Sprintf("%d年%d月", m[0].Year(), int(m[0].Month())), cur[i], prev[i]))
 		}
 		return out, nil
 	}
-	sum, err := figureSums(ctx, s.db, by, from, to, today)
+	sc := allKeys(by)
+	cur, err := figureSums(ctx, s.db, sc, from, to, today)
 	if err != nil {
 		return nil, err
 	}
-	// Every known key appears, with zeros when it had nothing.
+	prev, err := figureSums(ctx, s.db, sc, pf, pt, today)
+	if err != nil {
+		return nil, err
+	}
+	// Every known key appears, with zeros when it had nothing; so does a
+	// key that had something only a year earlier.
 	var known []string
 	switch by {
 	case dimChannel:
@@ -410,29 +385,32 @@ func (s *service) breakdown(ctx context.Context, cfg *county.Config, by string, 
 		}
 	}
 	for _, k := range known {
-		if sum[k] == nil {
-			sum[k] = map[string]int64{}
-		}
+		cur.at(k)
 	}
-	var bl map[string]int64
+	for k := range prev {
+		cur.at(k)
+	}
+	var levels sums
 	if by == dimDepartment {
-		rows, err := backlog(ctx, s.db, today)
-		if err != nil {
+		asOf := to
+		if today.Before(asOf) {
+			asOf = today
+		}
+		out.BacklogAsOf = asOf.String()
+		if levels, err = levelSums(ctx, s.db, allKeys(dimDepartment), asOf); err != nil {
 			return nil, err
 		}
-		bl = map[string]int64{}
-		for _, r := range rows {
-			bl[r.Department] += r.Count
-			if sum[r.Department] == nil {
-				sum[r.Department] = map[string]int64{}
+		for k, v := range levels {
+			if v[mBacklog] != 0 {
+				cur.at(k)
 			}
 		}
 	}
 	l := labeler{cfg}
-	for _, k := range sortedKeys(sum) {
-		row := BreakdownRow{Key: k, Label: l.label(by, k), Counts: plainCounts(sum[k]), Rates: rates(sum[k], nil)}
-		if bl != nil {
-			n := bl[k]
+	for _, k := range sortedKeys(cur) {
+		row := breakdownRow(k, l.label(by, k), cur[k], prev.of(k))
+		if levels != nil {
+			n := levels.of(k)[mBacklog]
 			row.Backlog = &n
 		}
 		out.Rows = append(out.Rows, row)

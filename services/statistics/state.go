@@ -28,14 +28,25 @@ type caseState struct {
 	Group        bool   `json:"group,omitempty"`
 	RepeatOf     string `json:"repeatOf,omitempty"`
 	RoutingDue   string `json:"routingDue,omitempty"`
+	// RoutingDueChanged: supervision moved the routing due day earlier
+	// (case.deadline_changed, a stricter county rule); cases stream.
+	RoutingDueChanged string `json:"routingDueChanged,omitempty"`
+	// Matter is the matter (信访事项) the case belongs to for the
+	// repeat-petitioner rule: the case itself, or for a repeat petition the
+	// matter of the case it repeats (set when the registration is applied).
+	Matter string `json:"matter,omitempty"`
 	// HasRepeat: a later petition (another case's petition.registered with
 	// repeat_of = this case) repeats this matter.
 	HasRepeat bool `json:"hasRepeat,omitempty"`
 
 	// routing stream: the latest decision wins (re-routing after an
 	// objection or a manual 转办 replaces the earlier one).
-	RouteKind      string `json:"routeKind,omitempty"` // assigned | diverted | forwarded | not_accepted
-	RouteDay       string `json:"routeDay,omitempty"`
+	RouteKind string `json:"routeKind,omitempty"` // assigned | diverted | forwarded | not_accepted
+	RouteDay  string `json:"routeDay,omitempty"`
+	// FirstRouteDay is the day of the first routing decision; before a
+	// re-routing the matter lay with a department the state no longer
+	// names (see backlogIntervals).
+	FirstRouteDay  string `json:"firstRouteDay,omitempty"`
 	AssignMode     string `json:"assignMode,omitempty"` // transfer (转送) | assign (交办)
 	LeadDept       string `json:"leadDept,omitempty"`
 	CategoryRouted string `json:"categoryRouted,omitempty"`
@@ -43,8 +54,17 @@ type caseState struct {
 	LegalChannel   string `json:"legalChannel,omitempty"`
 
 	// cases stream
-	AckDay           string `json:"ackDay,omitempty"`
-	AckDept          string `json:"ackDept,omitempty"`
+	AckDay  string `json:"ackDay,omitempty"`
+	AckDept string `json:"ackDept,omitempty"`
+	// AckDueChanged / AckDueChangedDept: the acknowledgement due day of the
+	// department's assignment moved earlier (case.deadline_changed).
+	AckDueChanged     string `json:"ackDueChanged,omitempty"`
+	AckDueChangedDept string `json:"ackDueChangedDept,omitempty"`
+	AcceptedDay       string `json:"acceptedDay,omitempty"`
+	// DeclinedDay / DeclinedDept: the department declined the matter (不予受理,
+	// case.declined); it is not handled here.
+	DeclinedDay      string `json:"declinedDay,omitempty"`
+	DeclinedDept     string `json:"declinedDept,omitempty"`
 	HandlingDue      string `json:"handlingDue,omitempty"`
 	Extended         bool   `json:"extended,omitempty"`
 	RepliedDay       string `json:"repliedDay,omitempty"`
@@ -72,6 +92,11 @@ type caseState struct {
 	// that satisfies that clock, by a re-routing objection or by closing.
 	OverdueDept  string `json:"overdueDept,omitempty"`
 	OverdueClock string `json:"overdueClock,omitempty"`
+
+	// Seen holds the ids of the events applied to this case, "|id|id|…|"
+	// (see seenKey): the consumer's idempotency record, written with the
+	// state it produced.
+	Seen string `json:"seen,omitempty"`
 }
 
 // Close reasons as stored.
@@ -127,9 +152,31 @@ func (c *caseState) ackedByLead() bool {
 	return c.AckDay != "" && (c.AckDept == "" || c.AckDept == c.LeadDept)
 }
 
+// routingDue is the routing due day, moved earlier by a rules change.
+func (c *caseState) routingDue() string {
+	return earlier(c.RoutingDue, c.RoutingDueChanged)
+}
+
+// ackDue is the current assignment's acknowledgement due day, moved earlier
+// by a rules change made while that department held the case.
+func (c *caseState) ackDue() string {
+	if c.AckDueChanged != "" && c.AckDueChangedDept == c.LeadDept {
+		return earlier(c.AckDue, c.AckDueChanged)
+	}
+	return c.AckDue
+}
+
+// earlier is the earlier of two days, "" counting as none.
+func earlier(a, b string) string {
+	if a == "" || (b != "" && b < a) {
+		return b
+	}
+	return a
+}
+
 // pendingDue is the due day of the obligation the case waits for, "" when
-// it waits for nobody (closed, final, routed out, or the petitioner's turn).
-// Open cases whose pendingDue has passed are 积案.
+// it waits for nobody (closed, final, routed out, declined, or the
+// petitioner's turn). Open cases whose pendingDue has passed are 积案.
 func (c *caseState) pendingDue() string {
 	if !c.Registered || !c.open() {
 		return ""
@@ -140,8 +187,8 @@ func (c *caseState) pendingDue() string {
 	case c.ReviewDay != "" && c.ReviewDecidedDay == "":
 		return c.ReviewDue
 	case c.RouteKind == "":
-		return c.RoutingDue
-	case c.RouteKind != routeAssigned:
+		return c.routingDue()
+	case c.RouteKind != routeAssigned, c.DeclinedDay != "":
 		return ""
 	case c.HandlingDue != "":
 		if c.RepliedDay == "" {
@@ -149,7 +196,7 @@ func (c *caseState) pendingDue() string {
 		}
 		return ""
 	case !c.ackedByLead():
-		return c.AckDue
+		return c.ackDue()
 	}
 	return ""
 }
@@ -219,6 +266,7 @@ var closeReasonKeys = map[eventsv1.CloseReason]string{
 	eventsv1.CloseReason_CLOSE_REASON_WITHDRAWN:     "withdrawn",
 	eventsv1.CloseReason_CLOSE_REASON_MEDIATED:      "mediated",
 	eventsv1.CloseReason_CLOSE_REASON_ROUTED_OUT:    closeRoutedOut,
+	eventsv1.CloseReason_CLOSE_REASON_COMPLETED:     "completed",
 }
 
 // overdueClocks are the clocks whose OVERDUE action marks a case overdue
@@ -354,14 +402,15 @@ func (c *caseState) apply(env *eventsv1.Envelope) error {
 		if err != nil {
 			return err
 		}
-		c.HandlingDue = due
+		day, err := eventDay(env, "")
+		if err != nil {
+			return err
+		}
+		c.HandlingDue, c.AcceptedDay = due, day
 		if c.AckDay == "" {
 			// Acceptance without a separate notice: the acceptance is the
 			// acknowledgement.
-			if c.AckDay, err = eventDay(env, ""); err != nil {
-				return err
-			}
-			c.AckDept = e.GetDepartment()
+			c.AckDay, c.AckDept = day, e.GetDepartment()
 		}
 	case *eventsv1.CaseExtended:
 		due, err := checkDate(env, "new_due", e.GetNewDue())
@@ -453,6 +502,47 @@ func (c *caseState) apply(env *eventsv1.Envelope) error {
 			}
 		}
 	case *eventsv1.CaseSupervisionAnswered:
+	case *eventsv1.CaseHearingHeld:
+		// 听证 days do not count against the re-review decision (Art. 36):
+		// its due day moves.
+		due, err := checkDate(env, "decision_due", e.GetDecisionDue())
+		if err != nil {
+			return err
+		}
+		if due != "" {
+			c.ReReviewDue = due
+		}
+	case *eventsv1.CaseDeclined:
+		// The department's written 不予受理 is its notice under Art. 23: it
+		// answers the acknowledgement clock, and the matter is not handled
+		// here (a case.closed ROUTED_OUT follows).
+		day, err := eventDay(env, e.GetNotifiedOn())
+		if err != nil {
+			return err
+		}
+		c.DeclinedDay, c.DeclinedDept = day, e.GetDepartment()
+		if c.AckDay == "" {
+			c.AckDay, c.AckDept = day, e.GetDepartment()
+		}
+		c.clearOverdue("acknowledge")
+		c.clearOverdue("handling")
+	case *eventsv1.CaseDeadlineChanged:
+		due, err := checkDate(env, "new_due", e.GetNewDue())
+		if err != nil || due == "" {
+			return err
+		}
+		switch e.GetClock() {
+		case eventsv1.Clock_CLOCK_ROUTING:
+			c.RoutingDueChanged = due
+		case eventsv1.Clock_CLOCK_ACKNOWLEDGE:
+			c.AckDueChanged, c.AckDueChangedDept = due, e.GetDepartment()
+		case eventsv1.Clock_CLOCK_HANDLING:
+			c.HandlingDue = due
+		case eventsv1.Clock_CLOCK_REVIEW_DECISION:
+			c.ReviewDue = due
+		case eventsv1.Clock_CLOCK_RE_REVIEW_DECISION:
+			c.ReReviewDue = due
+		}
 	case *eventsv1.CaseFlagged:
 		if e.GetFlag() == eventsv1.CaseFlag_CASE_FLAG_LEADER_OWNED {
 			c.LeaderOwned = e.GetSet()
@@ -487,6 +577,9 @@ func (c *caseState) setRoute(kind, day, category string) {
 		c.OverdueDept, c.OverdueClock = "", "" // re-routed: a new acknowledgement clock
 	}
 	c.RouteKind, c.RouteDay = kind, day
+	if c.FirstRouteDay == "" || day < c.FirstRouteDay {
+		c.FirstRouteDay = day
+	}
 	if category != "" {
 		c.CategoryRouted = category
 	}

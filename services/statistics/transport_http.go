@@ -65,12 +65,13 @@ func (h *handlers) serve(w http.ResponseWriter, r *http.Request, e endpoint.Endp
 }
 
 func (h *handlers) summary(w http.ResponseWriter, r *http.Request) {
-	p, err := params(r, "from", "to")
+	p, err := params(r, "from", "to", "asOf", "department")
 	if err != nil {
 		apierror.Write(w, r, h.log, err)
 		return
 	}
-	if resp, ok := h.serve(w, r, h.e.Summary, PeriodQuery{From: p["from"], To: p["to"]}); ok {
+	q := SummaryQuery{PeriodQuery: PeriodQuery{From: p["from"], To: p["to"]}, AsOf: p["asOf"], Department: p["department"]}
+	if resp, ok := h.serve(w, r, h.e.Summary, q); ok {
 		apierror.WriteJSON(w, http.StatusOK, resp)
 	}
 }

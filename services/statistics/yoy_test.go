@@ -3,6 +3,8 @@ package statistics_test
 import (
 	"context"
 	"fmt"
+	"math"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -38,7 +40,7 @@ func TestYearOnYearChange(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		svc, _ := newService(t, db, "2026-11-21")
 		applyAll(t, svc, h.envs)
-		s, err := svc.Summary(context.Background(), statistics.PeriodQuery{From: "2026-01-01", To: "2026-03-31"})
+		s, err := svc.Summary(context.Background(), statistics.SummaryQuery{PeriodQuery: statistics.PeriodQuery{From: "2026-01-01", To: "2026-03-31"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,7 +74,7 @@ func TestYearOnYearChange(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}
 		// A period across a month boundary reads day rows at both ends.
-		s, err = svc.Summary(context.Background(), statistics.PeriodQuery{From: "2026-01-15", To: "2026-03-10"})
+		s, err = svc.Summary(context.Background(), statistics.SummaryQuery{PeriodQuery: statistics.PeriodQuery{From: "2026-01-15", To: "2026-03-10"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,4 +95,60 @@ func countDays(n, lo, hi int) int64 {
 		}
 	}
 	return c
+}
+
+func TestBreakdownComparesEachKeyWithAYearEarlier(t *testing.T) {
+	// The two years of TestYearOnYearChange: every registration is a letter
+	// from dipu; 1 April and 31 December petitions (web) lie outside.
+	h := &history{}
+	twoYears(h, 2026, 2026, 26, 5)
+	twoYears(h, 2025, 2230, 30, 4)
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		svc, _ := newService(t, db, "2026-11-21")
+		applyBatches(t, svc, h.envs, 500)
+		get := func(by string) map[string]statistics.BreakdownRow {
+			t.Helper()
+			b, err := svc.Breakdown(context.Background(), statistics.BreakdownQuery{By: by,
+				PeriodQuery: statistics.PeriodQuery{From: "2026-01-01", To: "2026-03-31"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.PreviousFrom != "2025-01-01" || b.PreviousTo != "2025-03-31" {
+				t.Errorf("previous period %s..%s", b.PreviousFrom, b.PreviousTo)
+			}
+			out := map[string]statistics.BreakdownRow{}
+			for _, r := range b.Rows {
+				out[r.Key] = r
+			}
+			return out
+		}
+		check := func(what string, r statistics.BreakdownRow, id string, cur, prev int64, change *float64) {
+			t.Helper()
+			if r.Counts[id] != cur || r.Previous[id] != prev || !reflect.DeepEqual(r.ChangePercent[id], change) {
+				t.Errorf("%s %s = %d vs %d (%v), want %d vs %d (%v)", what, id, r.Counts[id], r.Previous[id],
+					deref(r.ChangePercent[id]), cur, prev, deref(change))
+			}
+		}
+		letter := get("channel")["letter"]
+		check("letter", letter, "registrations", 2026, 2230, f(-9.15))
+		check("letter", letter, "persons", 2130, 2320, f(-8.19))
+		check("letter", letter, "group", 26, 0, nil)
+		if p := letter.Rates["firstTimeShare"]; p.Percent == nil || *p.Percent != 100 || p.PreviousPercent == nil || *p.PreviousPercent != 100 {
+			t.Errorf("letter first-time share %v vs %v, want 100 vs 100", deref(p.Percent), deref(p.PreviousPercent))
+		}
+		check("web", get("channel")["web"], "registrations", 0, 0, nil)
+		check("dipu", get("township")["dipu"], "registrations", 2026, 2230, f(-9.15))
+		// Months compare with the same month a year earlier.
+		months := get("month")
+		jan26, jan25 := countDays(2026, 0, 30), countDays(2230, 0, 30)
+		check("2026-01", months["2026-01"], "registrations", jan26, jan25, change(jan26, jan25))
+		feb26, feb25 := countDays(2026, 31, 58), countDays(2230, 31, 58)
+		check("2026-02", months["2026-02"], "registrations", feb26, feb25, change(feb26, feb25))
+	})
+}
+
+// change is (cur − prev) / prev × 100 rounded to two decimals.
+func change(cur, prev int64) *float64 {
+	x := math.Round(float64(cur-prev)*100/float64(prev)*100) / 100
+	return &x
 }

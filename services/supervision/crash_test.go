@@ -33,11 +33,16 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(3) // the child was to kill itself
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	for i := len(benchCleanup) - 1; i >= 0; i-- {
+		benchCleanup[i]()
+	}
+	os.Exit(code)
 }
 
-// crashChild fires timers at XINFANG_NOW and kills itself at the n-th
-// timer: inside its transaction ("uncommitted") or right after its commit
+// crashChild fires timers at XINFANG_NOW, three per transaction, and kills
+// itself at the n-th timer: inside its batch's transaction, after the timer
+// was applied ("uncommitted"), or right after its batch committed
 // ("committed").
 func crashChild(role string) error {
 	ctx := context.Background()
@@ -145,26 +150,36 @@ func TestCrashedTimerWorkerFiresEachTimerOnce(t *testing.T) {
 		h := newHarness(t, db)
 		seedCrashCases(t, h)
 
-		// Killed inside the 4th timer's transaction: 3 fired.
-		runCrashChild(t, "uncommitted", d, dsn, now, 4)
-		// Killed right after the 7th commit of the next run: 10 fired.
+		// Killed inside the second batch, after its 2nd timer (the 5th) was
+		// applied: the whole batch rolls back, the first batch's 3 fired.
+		runCrashChild(t, "uncommitted", d, dsn, now, 5)
+		var firstRun int
+		if err := db.QueryRow(context.Background(), `SELECT COUNT(*) FROM supervision_timers WHERE fired_at IS NOT NULL`).Scan(&firstRun); err != nil {
+			t.Fatal(err)
+		}
+		if firstRun != 3 {
+			t.Fatalf("after a crash inside the second batch: %d timers fired, want the first batch's 3", firstRun)
+		}
+		// Killed right after the commit of the batch holding the next run's
+		// 7th timer (its third batch): 3 + 9 = 12 fired.
 		runCrashChild(t, "committed", d, dsn, now, 7)
 		var fired, unfired int
 		if err := db.QueryRow(context.Background(), `SELECT COUNT(*) FROM supervision_timers WHERE fired_at IS NOT NULL`).Scan(&fired); err != nil {
 			t.Fatal(err)
 		}
-		// The lapse of k4's review window closed it and removed its timers.
+		// The lapse of k4's review window closed it and removed its timers
+		// (2 of them fired): 12 - 2 fired rows left, 26 - 12 unfired.
 		if err := db.QueryRow(context.Background(), `SELECT COUNT(*) FROM supervision_timers WHERE fired_at IS NULL`).Scan(&unfired); err != nil {
 			t.Fatal(err)
 		}
-		if fired+unfired != 26-2 || unfired != 16 {
+		if fired != 10 || unfired != 14 {
 			t.Fatalf("after two crashes: %d fired, %d unfired rows", fired, unfired)
 		}
 
 		// The restarted service catches up on the rest.
 		h.clock.Set(now)
-		if n, err := h.svc.FireDue(context.Background()); err != nil || n != 16 {
-			t.Fatalf("restart fired %d (%v), want 16", n, err)
+		if n, err := h.svc.FireDue(context.Background()); err != nil || n != 14 {
+			t.Fatalf("restart fired %d (%v), want 14", n, err)
 		}
 		if n, _ := h.svc.FireDue(context.Background()); n != 0 {
 			t.Fatalf("a second pass fired %d", n)
@@ -183,6 +198,64 @@ func TestCrashedTimerWorkerFiresEachTimerOnce(t *testing.T) {
 		}
 		if v := h.get("k4"); v.State != casemachine.StateClosed {
 			t.Fatalf("k4 state %s", v.State)
+		}
+	})
+}
+
+// Two replicas' workers firing the same due timers at once: each timer
+// fires once (on PostgreSQL the batch's case locks and the second scan
+// under them; on SQLite the single writer).
+func TestTwoWorkersFireEachTimerOnce(t *testing.T) {
+	now := at("2026-09-01 08:00")
+	control := newHarness(t, storetest.SQLite(t))
+	seedCrashCases(t, control)
+	control.clock.Set(now)
+	if _, err := control.svc.FireDue(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := perCase(t, control.db)
+
+	storetest.EachDSN(t, func(t *testing.T, d store.Dialect, dsn string) {
+		var workers []*Supervision
+		var h *harness
+		for range 2 {
+			db, err := store.Open(context.Background(), d, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			if h == nil {
+				h = newHarness(t, db)
+				seedCrashCases(t, h)
+			}
+			cfg := h.cfg
+			workers = append(workers, New(Config{DB: db, Outbox: outbox.New(db, "anji"), County: func() *county.Config { return cfg },
+				Clock: clock.NewManual(now), Consumer: "test-routing", TimerBatch: 2}))
+		}
+		fired := make(chan int, len(workers))
+		errs := make(chan error, len(workers))
+		for _, w := range workers {
+			go func() {
+				n, err := w.FireDue(context.Background())
+				fired <- n
+				errs <- err
+			}()
+		}
+		total := 0
+		for range workers {
+			total += <-fired
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if total != 26 {
+			t.Errorf("the two workers fired %d timers, want 26", total)
+		}
+		got := perCase(t, h.db)
+		for _, id := range []string{"k1", "k2", "k3", "k4"} {
+			if !slices.Equal(got[id], want[id]) {
+				t.Errorf("case %s:\n got  %s\n want %s", id, strings.Join(got[id], "\n      "), strings.Join(want[id], "\n      "))
+			}
 		}
 	})
 }

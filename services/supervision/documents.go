@@ -37,7 +37,9 @@ var docBodies = map[string]string{
 <p class="body">我单位将自受理之日起{{.HandlingDays}}日内办结并出具书面处理意见{{if .HandlingDue}}（受理日期{{.AcceptedOn}}，办理期限至{{.HandlingDue}}）{{end}}。情况复杂的，经批准可以适当延长办理期限，延长期限不超过三十日，并告知你（们）延期理由。</p>
 <p class="body">特此告知。</p>{{end}}`,
 	"non-acceptance-notice": `{{define "body"}}{{if eq .Decision "diverted"}}<p class="body">你（们）反映的信访事项（编号{{.CaseID}}），属于应当通过{{.Body}}依法解决的事项。根据《信访工作条例》第二十二条、第三十一条的规定，信访部门不予受理，请依照法定途径办理：</p>
-<pre>{{.Guidance}}</pre>{{else if eq .Decision "forwarded"}}<p class="body">你（们）反映的信访事项（编号{{.CaseID}}），不属于本级机关职权范围。根据《信访工作条例》第二十二条的规定，已转送{{.Destination}}处理，请向其了解办理情况。</p>{{else}}<p class="body">你（们）反映的信访事项（编号{{.CaseID}}），{{.Reason}}。根据《信访工作条例》{{if .Article}}第{{.Article}}条{{end}}的规定，不予受理。</p>{{end}}
+<pre>{{.Guidance}}</pre>{{else if eq .Decision "declined"}}<p class="body">你（们）反映的信访事项（编号{{.CaseID}}），经{{.County}}信访工作机构于{{.AssignedOn}}转送（交办）我单位。经审查，{{.Reason}}。根据《信访工作条例》第二十三条{{if .Article}}、第{{.Article}}条{{end}}的规定，我单位决定不予受理。</p>
+{{if .Body}}<p class="body">该事项属于应当通过{{.Body}}途径依法解决的事项，请依照法定途径办理：</p>
+<pre>{{.Guidance}}</pre>{{else if .Guidance}}<pre>{{.Guidance}}</pre>{{end}}{{else if eq .Decision "forwarded"}}<p class="body">你（们）反映的信访事项（编号{{.CaseID}}），不属于本级机关职权范围。根据《信访工作条例》第二十二条的规定，已转送{{.Destination}}处理，请向其了解办理情况。</p>{{else}}<p class="body">你（们）反映的信访事项（编号{{.CaseID}}），{{.Reason}}。根据《信访工作条例》{{if .Article}}第{{.Article}}条{{end}}的规定，不予受理。</p>{{end}}
 <p class="body">特此告知。</p>{{end}}`,
 	"extension-notice": `{{define "body"}}<p class="body">你（们）反映的信访事项（编号{{.CaseID}}），我单位已于{{.AcceptedOn}}受理。因{{.ExtensionReason}}，不能在规定期限内办结。根据《信访工作条例》第三十四条的规定，经批准，办理期限延长{{.ExtensionDays}}日，至{{.HandlingDue}}。</p>
 <p class="body">特此告知。</p>{{end}}`,
@@ -58,6 +60,13 @@ var docTemplates = func() map[string]*template.Template {
 var docTitles = map[string]string{
 	"acceptance-notice": "受理告知书", "non-acceptance-notice": "不予受理告知书",
 	"extension-notice": "延期告知书", "opinion": "信访事项处理意见书",
+}
+
+var legalChannelNames = map[string]string{
+	"litigation": "诉讼", "arbitration": "仲裁", "party-discipline": "党员申诉",
+	"administrative-reconsideration": "行政复议", "administrative-ruling": "行政裁决",
+	"administrative-confirmation": "行政确认", "administrative-licensing": "行政许可",
+	"administrative-penalty": "行政处罚", "other-legal": "其他法定",
 }
 
 var outcomeNames = map[string]string{"supported": "支持", "explained": "解释说明", "not-supported": "不予支持"}
@@ -150,10 +159,14 @@ func documentData(c *casemachine.Case, cfg *county.Config, name string) (*docDat
 	case "non-acceptance-notice":
 		r := c.RoutedOut
 		if r == nil {
-			return nil, missing("routing did not divert, forward or refuse it")
+			return nil, missing("neither routing nor the department refused it")
 		}
 		d.Issuer = departmentName(cfg, bureauOf(cfg))
 		d.Decision, d.Body, d.Guidance, d.Destination, d.Article, d.Reason = r.Decision, r.Body, r.Guidance, r.Destination, r.Article, r.Reason
+		if r.Decision == "declined" {
+			// The department's own 不予受理告知书 (Art. 23), in its name.
+			d.Issuer, d.Body = departmentName(cfg, r.Department), legalChannelNames[r.LegalChannel]
+		}
 		if d.Reason == "" {
 			d.Reason = "不属于信访事项受理范围"
 		}

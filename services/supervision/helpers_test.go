@@ -301,6 +301,18 @@ func describe(e *eventsv1.Envelope) string {
 	case *eventsv1.Envelope_CaseFlagged:
 		x := p.CaseFlagged
 		s = fmt.Sprintf("flagged %s set=%t owner=%s", short(x.Flag, "CASE_FLAG_"), x.Set, x.Owner)
+	case *eventsv1.Envelope_CaseHearingHeld:
+		x := p.CaseHearingHeld
+		s = fmt.Sprintf("hearing_held %s %s..%s days=%d decisionDue=%s", x.ReviewingBody, x.From, x.To, x.Days, x.DecisionDue)
+	case *eventsv1.Envelope_CaseDeclined:
+		x := p.CaseDeclined
+		s = fmt.Sprintf("declined %s %s art=%s notified=%s", x.Department, short(x.Reason, "NOT_ACCEPTED_REASON_"), x.Article, x.NotifiedOn)
+		if x.LegalChannel != eventsv1.LegalChannel_LEGAL_CHANNEL_UNSPECIFIED {
+			s += " channel=" + short(x.LegalChannel, "LEGAL_CHANNEL_")
+		}
+	case *eventsv1.Envelope_CaseDeadlineChanged:
+		x := p.CaseDeadlineChanged
+		s = fmt.Sprintf("deadline_changed %s %s %s→%s", short(x.Clock, "CLOCK_"), x.Department, x.PreviousDue, x.NewDue)
 	case *eventsv1.Envelope_CaseClosed:
 		s = fmt.Sprintf("closed %s", short(p.CaseClosed.Reason, "CLOSE_REASON_"))
 	case *eventsv1.Envelope_CaseFinal:

@@ -68,3 +68,60 @@ func testImportedHistoryFromTheCasesStream(t *testing.T, h *harness) {
 		t.Fatalf("%d events still parked (%v)", parked, err)
 	}
 }
+
+// Imported history may hold the new endings too: a department's 不予受理, a
+// withdrawal (case.closed WITHDRAWN), a re-review hearing. The machine
+// follows each as for a live action and publishes nothing.
+func TestImportedDeclineWithdrawalAndHearing(t *testing.T) {
+	each(t, testImportedDeclineWithdrawalAndHearing)
+}
+
+func testImportedDeclineWithdrawalAndHearing(t *testing.T, h *harness) {
+	h.set("2026-03-10 09:00")
+	importer := &eventsv1.Actor{Kind: eventsv1.ActorKind_ACTOR_KIND_IMPORTER, Id: "importer"}
+	apply := func(id, when string, p proto.Message) {
+		t.Helper()
+		e := routingEnvelope(id, at(when), p)
+		e.Imported, e.Actor, e.Reason = true, importer, "历史记录"
+		if err := h.svc.ApplyRouting(context.Background(), e); err != nil {
+			t.Fatalf("apply %s: %v", e.TypeName(), err)
+		}
+	}
+	for _, id := range []string{"i1", "i2", "i3"} {
+		if err := h.svc.ApplyRouting(context.Background(), assigned(id, "rsj", at("2025-11-03 09:00"), imported())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply("i1", "2025-11-05 10:00", &eventsv1.CaseDeclined{Department: "rsj", Reason: eventsv1.NotAcceptedReason_NOT_ACCEPTED_REASON_OUT_OF_SCOPE,
+		Article: "19", NotifiedOn: "2025-11-05"})
+	apply("i1", "2025-11-05 10:00", &eventsv1.CaseClosed{Reason: eventsv1.CloseReason_CLOSE_REASON_ROUTED_OUT})
+	if v := h.get("i1"); v.State != casemachine.StateClosed || v.CloseReason != casemachine.CloseDeclined {
+		t.Fatalf("imported decline: %s %s", v.State, v.CloseReason)
+	}
+	apply("i2", "2025-11-05 10:00", &eventsv1.CaseAcknowledged{Department: "rsj"})
+	apply("i2", "2025-11-20 10:00", &eventsv1.CaseClosed{Reason: eventsv1.CloseReason_CLOSE_REASON_WITHDRAWN})
+	if v := h.get("i2"); v.State != casemachine.StateClosed || v.CloseReason != casemachine.CloseWithdrawn {
+		t.Fatalf("imported withdrawal: %s %s", v.State, v.CloseReason)
+	}
+	for _, e := range []struct {
+		when string
+		p    proto.Message
+	}{
+		{"2025-11-05 10:00", &eventsv1.CaseAcknowledged{Department: "rsj"}},
+		{"2025-11-06 10:00", &eventsv1.CaseAccepted{Department: "rsj"}},
+		{"2025-11-20 10:00", &eventsv1.CaseReplied{Outcome: eventsv1.ReplyOutcome_REPLY_OUTCOME_NOT_SUPPORTED, Opinion: "不予支持"}},
+		{"2025-11-21 10:00", &eventsv1.CaseServed{Method: eventsv1.ServiceMethod_SERVICE_METHOD_POST}},
+		{"2025-11-25 10:00", &eventsv1.CaseReviewRequested{ReviewingBody: "安吉县人民政府"}},
+		{"2025-12-10 10:00", &eventsv1.CaseReviewDecided{Outcome: eventsv1.ReviewOutcome_REVIEW_OUTCOME_UPHELD, Opinion: "维持"}},
+		{"2025-12-15 10:00", &eventsv1.CaseReReviewRequested{ReviewingBody: "湖州市人民政府"}},
+		{"2025-12-22 18:00", &eventsv1.CaseHearingHeld{ReviewingBody: "湖州市人民政府", From: "2025-12-20", To: "2025-12-22", Days: 3}},
+	} {
+		apply("i3", e.when, e.p)
+	}
+	v := h.get("i3")
+	if d := deadline(v, casemachine.ClockReReviewDecision); v.State != casemachine.StateReReviewRequested || d.PausedDays != 3 ||
+		v.History[len(v.History)-1].Type != "case.hearing_held" || v.History[len(v.History)-1].Published {
+		t.Fatalf("imported hearing: %s %+v", v.State, d)
+	}
+	h.expect() // imported history is not published again
+}

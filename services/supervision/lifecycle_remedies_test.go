@@ -76,12 +76,12 @@ func testLifecycleReviewOverturnedThenReReviewWithHearingIsFinal(t *testing.T, h
 	_, err := h.try(supervisor, "c7", casemachine.Command{Action: casemachine.ActHearing, From: date("2026-08-05"), To: date("2026-08-01")})
 	wantKind(t, err, apierror.Validation)
 	h.act(supervisor, "c7", casemachine.Command{Action: casemachine.ActHearing, From: date("2026-08-01"), To: date("2026-08-05"), Reason: "组织听证"})
-	h.expect() // a note in the history; the contract has no hearing event
+	h.expect("2026-08-05 hearing_held 湖州市人民政府 2026-08-01..2026-08-05 days=5 decisionDue=2026-08-24")
 	v := h.get("c7")
 	if d := deadline(v, casemachine.ClockReReviewDecision); d.Due != date("2026-08-24") || d.PausedDays != 5 {
 		t.Fatalf("re-review decision deadline %+v", d)
 	}
-	if last := v.History[len(v.History)-1]; last.Type != "note.hearing" || last.Published {
+	if last := v.History[len(v.History)-1]; last.Type != "case.hearing_held" || !last.Published || last.Reason != "组织听证" {
 		t.Fatalf("last history entry %+v", last)
 	}
 	// The paused clock's breach (08-20) is called off; its reminders follow
@@ -265,7 +265,8 @@ func testImportedHistoryRaisesNoRemindersAndAcceptsAt(t *testing.T, h *harness) 
 		"2025-12-02 served POST on=2025-12-02 reviewDue=2026-01-04",
 		"2025-12-10 evaluated BUREAU=LAPSED xfj",
 		"2025-12-10 evaluated HANDLING_UNIT=LAPSED rsj",
-		"2026-01-05 closed WINDOW_LAPSED",
+		// Served, evaluated (lapsed), no review: it ran its course.
+		"2026-01-05 closed COMPLETED",
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("imported case events:\n got  %s\n want %s", strings.Join(got, "\n      "), strings.Join(want, "\n      "))

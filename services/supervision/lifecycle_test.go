@@ -96,9 +96,10 @@ func testLifecycleOnTime(t *testing.T, h *harness) {
 	}
 	h.expect()
 	h.advance("2026-05-13 00:00")
-	h.expect("2026-05-13 closed WINDOW_LAPSED")
+	// Served, both ratings in, no review requested: it ran its course.
+	h.expect("2026-05-13 closed COMPLETED")
 	v = h.get("c1")
-	if v.State != casemachine.StateClosed || v.CloseReason != casemachine.CloseWindowLapsed || len(v.Actions) != 0 {
+	if v.State != casemachine.StateClosed || v.CloseReason != casemachine.CloseCompleted || len(v.Actions) != 0 {
 		t.Fatalf("closed case: state %s reason %s actions %v", v.State, v.CloseReason, v.Actions)
 	}
 	if d := deadline(v, casemachine.ClockHandling); d.Status != "met" || d.Late || d.Ended != date("2026-04-10") {
@@ -151,7 +152,7 @@ func testLifecycleLateAcknowledgement(t *testing.T, h *harness) {
 	if len(v.Notices) != 1 || v.Notices[0].Kind != "duban-notice" || v.Notices[0].AnswerDue != date("2026-03-10") {
 		t.Fatalf("notices %+v", v.Notices)
 	}
-	if mine, err := h.svc.Get(as(rsj), "c2"); err != nil || !slices.Equal(mine.Actions, []casemachine.Action{"acknowledge", "object", "answer-supervision"}) {
+	if mine, err := h.svc.Get(as(rsj), "c2"); err != nil || !slices.Equal(mine.Actions, []casemachine.Action{"acknowledge", "object", "decline", "withdraw", "answer-supervision"}) {
 		t.Fatalf("rsj's actions on the supervised case: %v %v", mine.Actions, err)
 	}
 
@@ -269,10 +270,10 @@ func testLifecycleExtension(t *testing.T, h *harness) {
 	h.expect("2026-07-20 extended rsj days=30 due=2026-09-01 notified=true")
 	_, err := h.try(rsj, "c4", casemachine.Command{Action: casemachine.ActExtend, Days: 5, Reason: "再延", PetitionerNotified: true})
 	ae := wantKind(t, err, apierror.IllegalTransition)
-	if ae.Details["state"] != "extended" || !slices.Equal(ae.Details["allowed"].([]string), []string{"reply", "mediate", "flag"}) {
+	if ae.Details["state"] != "extended" || !slices.Equal(ae.Details["allowed"].([]string), []string{"reply", "mediate", "withdraw", "flag"}) {
 		t.Fatalf("second extension: %v %v", ae.Message, ae.Details)
 	}
-	if !strings.Contains(ae.Message, "case c4 is extended: extend is not allowed; allowed: reply, mediate, flag") {
+	if !strings.Contains(ae.Message, "case c4 is extended: extend is not allowed; allowed: reply, mediate, withdraw, flag") {
 		t.Fatalf("message %q", ae.Message)
 	}
 
@@ -318,7 +319,7 @@ func testLifecycleReturnForRework(t *testing.T, h *harness) {
 	// 03-23 + 20 = 04-12, a Sunday: 04-13.
 	h.expect("2026-03-23 returned rsj due=2026-04-13")
 	v, err := h.svc.Get(as(rsj), "c5")
-	if err != nil || v.State != casemachine.StateAccepted || !slices.Equal(v.Actions, []casemachine.Action{"extend", "reply", "mediate"}) || v.Reply != nil {
+	if err != nil || v.State != casemachine.StateAccepted || !slices.Equal(v.Actions, []casemachine.Action{"extend", "reply", "mediate", "withdraw"}) || v.Reply != nil {
 		t.Fatalf("returned case as rsj sees it: %+v, %v", v, err)
 	}
 
@@ -342,5 +343,5 @@ func testLifecycleReturnForRework(t *testing.T, h *harness) {
 		t.Fatalf("after the evaluation window: %s %v", v.State, v.Ratings)
 	}
 	h.advance("2026-05-10 00:00")
-	h.expect("2026-05-10 closed WINDOW_LAPSED")
+	h.expect("2026-05-10 closed COMPLETED")
 }

@@ -78,4 +78,20 @@ CREATE INDEX supervision_timers_due ON supervision_timers (fire_at, id) WHERE fi
 	event       ` + store.Blob + ` NOT NULL,
 	PRIMARY KEY (case_id, event_id)
 );`,
+}, {
+	// trace_parent: the W3C traceparent of the span that created the case
+	// (routing's decision as consumed here), which every timer firing of
+	// the case links to. supervision_replan: the timing rules (deadlines,
+	// calendar, escalation) the open cases' timers were planned under, and
+	// how far a re-plan after a change of them has got (cursor: the last
+	// case id done; NULL when complete), so a restart resumes it.
+	Version: 3,
+	Name:    "case trace, re-plan progress",
+	SQL: `ALTER TABLE supervision_cases ADD COLUMN trace_parent TEXT;
+CREATE TABLE supervision_replan (
+	id          INTEGER PRIMARY KEY,
+	fingerprint TEXT NOT NULL,
+	cursor      TEXT,
+	updated_at  TEXT NOT NULL
+);`,
 }}

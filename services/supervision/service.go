@@ -68,8 +68,9 @@ type Config struct {
 	Log      *slog.Logger
 	Registry prometheus.Registerer
 	NewID    func() string
-	// TimerBatch is how many due timers one scan takes (default 100);
-	// TimerPoll the longest sleep of the timer worker (default 30s).
+	// TimerBatch is how many due timers one scan takes and one transaction
+	// fires (default 100); TimerPoll the longest sleep of the timer worker
+	// (default 30s).
 	TimerBatch int
 	TimerPoll  time.Duration
 }
@@ -87,7 +88,9 @@ type Supervision struct {
 	batch   int
 	poll    time.Duration
 	metrics *metrics
-	// hook is called at the crash points of the timer tests.
+	// replanPage: open cases per re-plan transaction (tests make it small).
+	replanPage int
+	// hook is called at the crash points of the timer and re-plan tests.
 	hook func(stage string)
 }
 
@@ -137,10 +140,12 @@ func notFound(caseID string) error {
 // permitted says whether the caller may take action a on c (who may do
 // what; the state machine then says whether the state allows it).
 //
-//   - the handling department's acts (acknowledge … serve, mediate): its own
-//     staff, or the bureau's supervisors;
+//   - the handling department's acts (acknowledge, decline … serve,
+//     mediate): its own staff, or the bureau's supervisors;
 //   - the petitioner's acts recorded by staff (evaluate, request-review,
 //     request-rereview): the handling department or a supervisor;
+//   - the petitioner's withdrawal: the handling department, the body
+//     deciding a pending review, or a supervisor;
 //   - review decisions and hearings: the reviewing body's staff or a
 //     supervisor;
 //   - 退回重办: the bureau (supervisor); flags: supervisor or leader;
@@ -151,10 +156,12 @@ func permitted(cl *auth.Claims, c *casemachine.Case, cmd casemachine.Command) er
 	dept := cl.Role == auth.RoleDepartment
 	ok := false
 	switch cmd.Action {
-	case casemachine.ActAcknowledge, casemachine.ActObject, casemachine.ActAccept, casemachine.ActExtend,
+	case casemachine.ActAcknowledge, casemachine.ActDecline, casemachine.ActObject, casemachine.ActAccept, casemachine.ActExtend,
 		casemachine.ActReply, casemachine.ActServe, casemachine.ActMediate,
 		casemachine.ActEvaluate, casemachine.ActRequestReview, casemachine.ActRequestReReview:
 		ok = sup || (dept && cl.Department == c.Department)
+	case casemachine.ActWithdraw:
+		ok = sup || (dept && cl.Department != "" && (cl.Department == c.Department || cl.Department == c.ReviewingBody()))
 	case casemachine.ActDecideReview, casemachine.ActHearing, casemachine.ActDecideReReview:
 		ok = sup || (dept && cl.Department != "" && cl.Department == c.ReviewingBody())
 	case casemachine.ActReturn:

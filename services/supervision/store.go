@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"xinfang.io/county"
@@ -86,7 +88,7 @@ func (s *Supervision) persist(ctx context.Context, tx *store.Tx, old *casemachin
 		}
 	}
 	n.Seq = seq
-	if err := saveCase(ctx, tx, old != nil, n, now); err != nil {
+	if err := saveCase(ctx, tx, old != nil, n, now, traceParent(ctx)); err != nil {
 		return err
 	}
 	if old == nil || !slices.Equal(old.Visibility(), n.Visibility()) {
@@ -105,7 +107,29 @@ func (s *Supervision) persist(ctx context.Context, tx *store.Tx, old *casemachin
 	return nil
 }
 
-func saveCase(ctx context.Context, tx *store.Tx, exists bool, c *casemachine.Case, now time.Time) error {
+// traceParent is the W3C traceparent of ctx's span ("" without one).
+func traceParent(ctx context.Context) string {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
+		return ""
+	}
+	carrier := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, carrier)
+	return carrier.Get("traceparent")
+}
+
+// spanContextOf parses a stored traceparent (invalid when empty or bad).
+func spanContextOf(traceparent string) trace.SpanContext {
+	if traceparent == "" {
+		return trace.SpanContext{}
+	}
+	ctx := propagation.TraceContext{}.Extract(context.Background(), propagation.MapCarrier{"traceparent": traceparent})
+	return trace.SpanContextFromContext(ctx)
+}
+
+// saveCase writes the case row; a new case also records the trace it was
+// created in (its timers link to it), an existing one keeps it.
+func saveCase(ctx context.Context, tx *store.Tx, exists bool, c *casemachine.Case, now time.Time, traceparent string) error {
 	data, err := json.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("save case %s: %w", c.ID, err)
@@ -118,8 +142,12 @@ func saveCase(ctx context.Context, tx *store.Tx, exists bool, c *casemachine.Cas
 		_, err = tx.Exec(ctx, `UPDATE supervision_cases SET state = ?, category = ?, department = ?, next_due = ?, imported = ?, data = ?, updated_at = ? WHERE case_id = ?`,
 			string(c.State), string(c.Category), c.Department, nextDue, b2i(c.Imported), string(data), store.FormatTime(now), c.ID)
 	} else {
-		_, err = tx.Exec(ctx, `INSERT INTO supervision_cases (case_id, state, category, department, next_due, imported, data, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			c.ID, string(c.State), string(c.Category), c.Department, nextDue, b2i(c.Imported), string(data), store.FormatTime(now))
+		var tp any
+		if traceparent != "" {
+			tp = traceparent
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO supervision_cases (case_id, state, category, department, next_due, imported, data, updated_at, trace_parent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			c.ID, string(c.State), string(c.Category), c.Department, nextDue, b2i(c.Imported), string(data), store.FormatTime(now), tp)
 	}
 	if err != nil {
 		return fmt.Errorf("save case %s: %w", c.ID, err)
@@ -242,9 +270,8 @@ func timerKeys(ts []casemachine.Timer) []string {
 
 // replan brings the case's unfired timers in line with its running clocks.
 // A case that reached a terminal state loses all its timer rows. Otherwise,
-// when the plan changed, unfired timers are deleted and the plan inserted;
-// timers that already fired keep their row, and the unique key makes the
-// insert skip them, so no timer fires twice.
+// when the plan changed, unfired timers are replaced by the plan
+// (writePlan).
 func (s *Supervision) replan(ctx context.Context, tx *store.Tx, old, n *casemachine.Case, cfg *county.Config) error {
 	if n.State.Terminal() {
 		if old != nil {
@@ -254,20 +281,50 @@ func (s *Supervision) replan(ctx context.Context, tx *store.Tx, old, n *casemach
 		}
 		return nil
 	}
-	from := county.DateOf(s.clock.Now())
-	plan := casemachine.Plan(n, cfg, from)
-	if old != nil && !old.State.Terminal() && slices.Equal(timerKeys(plan), timerKeys(casemachine.Plan(old, cfg, from))) {
+	reopened := old == nil || old.State.Terminal()
+	// The plan is a function of the clocks and Imported only (for an open
+	// case): a transition that left them as they were (a reminder, a flag,
+	// an answer) leaves it as it was, and most timer firings are such.
+	if !reopened && old.Imported == n.Imported && slices.Equal(old.Clocks, n.Clocks) {
 		return nil
 	}
-	if old != nil {
-		if _, err := tx.Exec(ctx, `DELETE FROM supervision_timers WHERE case_id = ? AND fired_at IS NULL`, n.ID); err != nil {
-			return fmt.Errorf("case %s timers: %w", n.ID, err)
+	from := county.DateOf(s.clock.Now())
+	plan := casemachine.Plan(n, cfg, from)
+	if !reopened && slices.Equal(timerKeys(plan), timerKeys(casemachine.Plan(old, cfg, from))) {
+		return nil
+	}
+	return s.writePlan(ctx, tx, n.ID, plan, old != nil)
+}
+
+// writePlan replaces the case's unfired timers (existing: it may have
+// some) by plan. Timers that already fired keep their row, and the unique
+// key makes the insert skip them, so no timer fires twice. An overdue
+// notice or ladder step that fired for the same clock and due date is not
+// planned again either, even when the rules in force now date it
+// differently (a re-plan after the county changed its ladder): no 督办 goes
+// out twice for one breach.
+func (s *Supervision) writePlan(ctx context.Context, tx *store.Tx, caseID string, plan []casemachine.Timer, existing bool) error {
+	var done map[breachKey]bool
+	if existing {
+		if _, err := tx.Exec(ctx, `DELETE FROM supervision_timers WHERE case_id = ? AND fired_at IS NULL`, caseID); err != nil {
+			return fmt.Errorf("case %s timers: %w", caseID, err)
+		}
+		if slices.ContainsFunc(plan, func(t casemachine.Timer) bool {
+			return t.Kind != casemachine.TimerReminder && t.Kind != casemachine.TimerLapse
+		}) {
+			var err error
+			if done, err = firedBreaches(ctx, tx, caseID); err != nil {
+				return err
+			}
 		}
 	}
 	for _, t := range plan {
+		if done[breachOf(t)] {
+			continue
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO supervision_timers (case_id, timer_key, kind, clock, step, step_kind, clock_due, fire_at, notify_leader) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-			n.ID, t.Key, string(t.Kind), string(t.Clock), t.Step, string(t.StepKind), t.Due.String(), store.FormatTime(t.At), b2i(t.NotifyLeader)); err != nil {
-			return fmt.Errorf("case %s timer %s: %w", n.ID, t.Key, err)
+			caseID, t.Key, string(t.Kind), string(t.Clock), t.Step, string(t.StepKind), t.Due.String(), store.FormatTime(t.At), b2i(t.NotifyLeader)); err != nil {
+			return fmt.Errorf("case %s timer %s: %w", caseID, t.Key, err)
 		}
 	}
 	if len(plan) > 0 {
@@ -276,28 +333,33 @@ func (s *Supervision) replan(ctx context.Context, tx *store.Tx, old, n *casemach
 	return nil
 }
 
-// loadTimer reads an unfired timer; ok is false when it fired or is gone.
-func loadTimer(ctx context.Context, tx *store.Tx, id int64) (t casemachine.Timer, caseID string, ok bool, err error) {
-	var (
-		kind, clock, stepKind, due, at string
-		leader                         int
-	)
-	err = tx.QueryRow(ctx, `SELECT case_id, timer_key, kind, clock, step, step_kind, clock_due, fire_at, notify_leader FROM supervision_timers WHERE id = ? AND fired_at IS NULL`, id).
-		Scan(&caseID, &t.Key, &kind, &clock, &t.Step, &stepKind, &due, &at, &leader)
-	if errors.Is(err, sql.ErrNoRows) {
-		return t, "", false, nil
-	}
+// breachKey identifies an overdue notice or a ladder step of one breach
+// whatever day the rules put it on.
+type breachKey struct {
+	kind, clock, due, stepKind string
+	step                       int
+}
+
+func breachOf(t casemachine.Timer) breachKey {
+	return breachKey{kind: string(t.Kind), clock: string(t.Clock), due: t.Due.String(), stepKind: string(t.StepKind), step: t.Step}
+}
+
+// firedBreaches lists the case's overdue notices and ladder steps that fired.
+func firedBreaches(ctx context.Context, tx *store.Tx, caseID string) (map[breachKey]bool, error) {
+	rows, err := tx.Query(ctx, `SELECT kind, clock, clock_due, step_kind, step FROM supervision_timers WHERE case_id = ? AND fired_at IS NOT NULL AND kind <> 'reminder' AND kind <> 'lapse'`, caseID)
 	if err != nil {
-		return t, "", false, fmt.Errorf("timer %d: %w", id, err)
+		return nil, fmt.Errorf("case %s fired timers: %w", caseID, err)
 	}
-	t.Kind, t.Clock, t.StepKind, t.NotifyLeader = casemachine.TimerKind(kind), casemachine.ClockKind(clock), county.StepKind(stepKind), leader == 1
-	if t.Due, err = county.ParseDate(due); err != nil {
-		return t, "", false, fmt.Errorf("timer %d: %w", id, err)
+	defer rows.Close()
+	out := map[breachKey]bool{}
+	for rows.Next() {
+		var k breachKey
+		if err := rows.Scan(&k.kind, &k.clock, &k.due, &k.stepKind, &k.step); err != nil {
+			return nil, fmt.Errorf("case %s fired timers: %w", caseID, err)
+		}
+		out[k] = true
 	}
-	if t.At, err = store.ParseTime(at); err != nil {
-		return t, "", false, fmt.Errorf("timer %d: %w", id, err)
-	}
-	return t, caseID, true, nil
+	return out, rows.Err()
 }
 
 // ListQuery filters GET /v1/cases.

@@ -10,18 +10,35 @@ import (
 )
 
 // The timer worker's queries must read the partial index of unfired timers,
-// so their cost follows the number of due timers, not of open cases.
+// so their cost follows the number of due timers, not of open cases; a
+// batch's statements read primary keys.
 func TestTimerQueriesUseTheDueIndex(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		if err := migrateAll(ctx, db); err != nil {
 			t.Fatal(err)
 		}
-		queries := map[string]string{
-			"scan": `SELECT id, case_id FROM supervision_timers WHERE fired_at IS NULL AND fire_at <= '2026-01-01' ORDER BY fire_at, id LIMIT 100`,
-			"next": `SELECT fire_at FROM supervision_timers WHERE fired_at IS NULL ORDER BY fire_at, id LIMIT 1`,
+		// The worker's own texts, with the placeholders filled in, and the
+		// index each must read: the due index for the scan and the next due
+		// time, the primary keys for a batch's case locks and fired marks.
+		fill := func(q string, args ...string) string {
+			for _, a := range args {
+				q = strings.Replace(q, "?", a, 1)
+			}
+			return q
 		}
-		for name, q := range queries {
+		pk := map[store.Dialect][2]string{
+			store.SQLite:   {"sqlite_autoindex_supervision_cases_1", "INTEGER PRIMARY KEY"},
+			store.Postgres: {"supervision_cases_pkey", "supervision_timers_pkey"},
+		}[db.Dialect]
+		queries := map[string][2]string{
+			"scan": {fill(scanDueQuery, "'2026-01-01'", "100"), "supervision_timers_due"},
+			"next": {nextFireQuery, "supervision_timers_due"},
+			"lock": {fill(lockCasesQuery[db.Dialect], `'["a","b"]'`), pk[0]},
+			"mark": {fill(markFiredQuery[db.Dialect], "'2026-01-01'", "'[1,2]'"), pk[1]},
+		}
+		for name, qi := range queries {
+			q, index := qi[0], qi[1]
 			var plan strings.Builder
 			err := db.InTx(ctx, func(tx *store.Tx) error {
 				explain := `EXPLAIN QUERY PLAN ` + q
@@ -63,8 +80,9 @@ func TestTimerQueriesUseTheDueIndex(t *testing.T) {
 				t.Fatal(err)
 			}
 			p := plan.String()
-			if !strings.Contains(p, "supervision_timers_due") || strings.Contains(p, "Seq Scan") || strings.Contains(p, "Aggregate") || strings.Contains(p, "SCAN supervision_timers\n") {
-				t.Errorf("%s query plan does not use the due index:\n%s", name, p)
+			if !strings.Contains(p, index) || strings.Contains(p, "Seq Scan") || strings.Contains(p, "Aggregate") ||
+				strings.Contains(p, "SCAN supervision_timers\n") || strings.Contains(p, "SCAN supervision_cases\n") {
+				t.Errorf("%s query plan does not use %s:\n%s", name, index, p)
 			}
 		}
 	})

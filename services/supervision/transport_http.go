@@ -183,6 +183,15 @@ type (
 		ActionEventID string `json:"actionEventId"`
 		Answer        string `json:"answer"`
 	}
+	declineBody struct {
+		common
+		NotAcceptedReason string      `json:"notAcceptedReason"`
+		Article           string      `json:"article"`
+		LegalChannel      string      `json:"legalChannel"`
+		Guidance          string      `json:"guidance"`
+		LinkedCaseID      string      `json:"linkedCaseId"`
+		NotifiedOn        county.Date `json:"notifiedOn"`
+	}
 )
 
 // decodeBody reads a JSON body into a new T (an empty body is {}) and
@@ -267,6 +276,13 @@ var actionBodies = map[casemachine.Action]func(*http.Request) (casemachine.Comma
 		c.ActionEventID, c.Answer = b.ActionEventID, b.Answer
 		return nil
 	}),
+	casemachine.ActDecline: decodeBody(func(b *declineBody, c *casemachine.Command) error {
+		b.apply(c)
+		c.NotAcceptedReason, c.Article, c.LegalChannel = b.NotAcceptedReason, b.Article, b.LegalChannel
+		c.Guidance, c.LinkedCaseID, c.NotifiedOn = b.Guidance, b.LinkedCaseID, b.NotifiedOn
+		return nil
+	}),
+	casemachine.ActWithdraw: decodeBody(func(b *plainBody, c *casemachine.Command) error { b.apply(c); return nil }),
 }
 
 func requestFill(b *requestBody, c *casemachine.Command) error {

@@ -169,7 +169,7 @@ func testAuthorization(t *testing.T, h *harness) {
 
 	// The owner acts; the API shows deadlines and days left.
 	code, body := a.do(rsj, "GET", "/v1/cases/rsj-case", "")
-	if code != 200 || !slices.Equal(body["allowedActions"].([]any), []any{"acknowledge", "object"}) {
+	if code != 200 || !slices.Equal(body["allowedActions"].([]any), []any{"acknowledge", "object", "decline", "withdraw"}) {
 		t.Fatalf("owner read: %d %v", code, body["allowedActions"])
 	}
 	dl := body["deadlines"].([]any)[0].(map[string]any)
@@ -177,7 +177,7 @@ func testAuthorization(t *testing.T, h *harness) {
 		t.Fatalf("deadline %v", dl)
 	}
 	if code, body := a.do(rsj, "POST", "/v1/cases/rsj-case/reply", `{"outcome":"supported","opinion":"x"}`); code != 409 ||
-		body["error"] != "illegal_transition" || !slices.Equal(body["details"].(map[string]any)["allowed"].([]any), []any{"acknowledge", "object", "flag"}) {
+		body["error"] != "illegal_transition" || !slices.Equal(body["details"].(map[string]any)["allowed"].([]any), []any{"acknowledge", "object", "decline", "withdraw", "flag"}) {
 		t.Fatalf("illegal transition over HTTP: %d %v", code, body)
 	}
 	if code, _ := a.do(rsj, "POST", "/v1/cases/rsj-case/acknowledge", `{"days":3}`); code != 400 {

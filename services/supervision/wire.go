@@ -16,7 +16,8 @@ type Options struct {
 
 // Wire builds the supervision service on a (cmd/supervision calls it from
 // app.Main): migrations, the service, its instrumented endpoints, the staff
-// HTTP routes, the routing consumer and the timer worker.
+// HTTP routes, the routing consumer, the timer worker and the re-planner
+// that follows changes of the county file.
 func Wire(ctx context.Context, a *app.App, o Options) (*Supervision, error) {
 	if a.CountyConfig == nil {
 		return nil, errors.New("supervision needs the county file (XINFANG_COUNTY_FILE): its calendar, deadlines and escalation ladder")
@@ -34,9 +35,13 @@ func Wire(ctx context.Context, a *app.App, o Options) (*Supervision, error) {
 	})
 	eps := MakeEndpoints(svc).Instrument(a.Endpoints, a.Log)
 	RegisterHTTP(a.HTTP, eps, verifier.Middleware, a.Log)
-	if err := a.Consume(Consumer, Streams, NewRoutingSubscriber(eps)); err != nil {
+	// Applying a routing decision is all database work: a fetched run of
+	// decisions is applied in one transaction (app.ConsumeInTx).
+	if err := a.ConsumeInTx(Consumer, Streams, NewRoutingSubscriber(eps), app.BatchOptions{}); err != nil {
 		return nil, err
 	}
+	updates := a.CountyConfig.Subscribe()
 	a.Go("timers", svc.RunTimers)
+	a.Go("replan", func(ctx context.Context) error { return svc.RunReplanner(ctx, updates) })
 	return svc, nil
 }

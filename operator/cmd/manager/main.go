@@ -36,6 +36,7 @@ func main() {
 func run() error {
 	var (
 		metricsAddr, probeAddr  string
+		pprofAddr               string
 		leaderElect             bool
 		leaderElectionNamespace string
 		maxReconciles           int
@@ -47,6 +48,7 @@ func run() error {
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus /metrics endpoint (0 disables it)")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "address of the Go profiler (/debug/pprof/), off when empty; keep it on loopback or behind a port-forward")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "elect a leader among operator replicas (one reconciles, the others wait)")
 	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election Lease (default: the operator's own namespace)")
 	flag.IntVar(&maxReconciles, "max-concurrent-reconciles", 2, "counties reconciled at the same time")
@@ -84,6 +86,7 @@ func run() error {
 		Scheme:                        scheme,
 		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress:        probeAddr,
+		PprofBindAddress:              pprofAddr,
 		LeaderElection:                leaderElect,
 		LeaderElectionID:              "xinfang-operator.xinfang.io",
 		LeaderElectionNamespace:       leaderElectionNamespace,
@@ -99,6 +102,7 @@ func run() error {
 		APIReader:               mgr.GetAPIReader(),
 		Scheme:                  mgr.GetScheme(),
 		RESTMapper:              mgr.GetRESTMapper(),
+		Recorder:                mgr.GetEventRecorder("xinfang-operator"),
 		Options:                 opts,
 		Topics:                  topics,
 		OperatorNamespace:       operatorNamespace,

@@ -3,10 +3,12 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -32,9 +34,12 @@ const (
 // the operator's field manager, forcing ownership of every field it sets, so
 // a manual edit of one of those fields is reverted. Fields the operator no
 // longer sets are removed by the API server (that is how an owner reference
-// disappears when the deletion policy changes to Retain). It returns the
-// object as the API server stored it.
-func (r *CountyReconciler) apply(ctx context.Context, c *v1alpha1.County, obj client.Object, own ownership) (*unstructured.Unstructured, error) {
+// disappears when the deletion policy changes to Retain).
+//
+// It returns the object as the API server holds it: the apply's answer, or,
+// when the apply would change nothing (see appliedRecord), the cached
+// object without any request.
+func (r *CountyReconciler) apply(ctx context.Context, c *v1alpha1.County, obj client.Object, own ownership) (client.Object, error) {
 	gvk := obj.GetObjectKind().GroupVersionKind()
 	if gvk.Kind == "" {
 		return nil, fmt.Errorf("apply %T %s: no kind set", obj, obj.GetName())
@@ -45,6 +50,12 @@ func (r *CountyReconciler) apply(ctx context.Context, c *v1alpha1.County, obj cl
 		}
 	} else {
 		obj.SetOwnerReferences(nil)
+	}
+	// The rendered object itself is hashed (what is sent follows from it),
+	// before the costlier conversion that only a request needs.
+	memo, key, desired := r.memo(c.Name), gvk.Kind+"/"+obj.GetNamespace()+"/"+obj.GetName(), hashJSON(obj)
+	if live, ok := r.unchanged(ctx, memo, key, desired, gvk, obj); ok {
+		return live, nil
 	}
 	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
@@ -57,9 +68,83 @@ func (r *CountyReconciler) apply(ctx context.Context, c *v1alpha1.County, obj cl
 	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
 	u.SetGroupVersionKind(gvk)
 	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+		memo.drop(key)
 		return nil, fmt.Errorf("apply %s %s/%s: %w", gvk.Kind, obj.GetNamespace(), obj.GetName(), err)
 	}
+	rec := appliedRecord{desired: desired, uid: u.GetUID(), rv: u.GetResourceVersion()}
+	if g := u.GetGeneration(); g > 0 {
+		rec.fingerprint = "g" + strconv.FormatInt(g, 10)
+	}
+	memo.put(key, rec)
 	return u, nil
+}
+
+// unchanged reports whether the apply of desired can be skipped: the
+// operator applied the same configuration before and the cached object is
+// still what that apply left (same object, same resourceVersion — or, for an
+// object whose status others write, the same generation or spec — and every
+// label, annotation and owner reference the operator sets still there).
+// Only kinds the manager caches are considered: anything else would be a
+// request of its own.
+func (r *CountyReconciler) unchanged(ctx context.Context, memo *appliedMemo, key, desired string, gvk schema.GroupVersionKind, u client.Object) (client.Object, bool) {
+	rec, ok := memo.get(key)
+	if !ok || rec.desired != desired {
+		return nil, false
+	}
+	if !cachedKinds[gvk.Kind] || gvk.Group != cachedGroups[gvk.Kind] {
+		return nil, false
+	}
+	o, err := r.Scheme.New(gvk)
+	if err != nil {
+		return nil, false
+	}
+	live, ok := o.(client.Object)
+	if !ok || r.Client.Get(ctx, client.ObjectKeyFromObject(u), live) != nil {
+		return nil, false
+	}
+	if live.GetUID() != rec.uid || live.GetDeletionTimestamp() != nil || !metadataHolds(u, live) {
+		return nil, false
+	}
+	if live.GetResourceVersion() == rec.rv {
+		if rec.fingerprint == "" {
+			// The cache holds exactly what the apply produced: remember
+			// what must stay equal when others write its status.
+			rec.fingerprint = fingerprint(live)
+			memo.put(key, rec)
+		}
+		return live, true
+	}
+	if fp := fingerprint(live); fp != "" && fp == rec.fingerprint {
+		rec.rv = live.GetResourceVersion()
+		memo.put(key, rec)
+		return live, true
+	}
+	return nil, false
+}
+
+// cachedKinds are the kinds the manager watches (SetupWithManager), by kind
+// and API group: their Get is served from the cache.
+var (
+	cachedKinds = map[string]bool{
+		"Namespace": true, "ConfigMap": true, "ResourceQuota": true, "LimitRange": true, "NetworkPolicy": true,
+		"ServiceAccount": true, "PersistentVolumeClaim": true, "Deployment": true, "Service": true, "PodDisruptionBudget": true,
+	}
+	cachedGroups = map[string]string{
+		"NetworkPolicy": "networking.k8s.io", "Deployment": "apps", "PodDisruptionBudget": "policy",
+	}
+)
+
+// asUnstructured returns o, an apply's answer or a cached typed object, as
+// unstructured (for reading status fields of either the same way).
+func asUnstructured(o client.Object) (*unstructured.Unstructured, error) {
+	if u, ok := o.(*unstructured.Unstructured); ok {
+		return u, nil
+	}
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
+	if err != nil {
+		return nil, err
+	}
+	return &unstructured.Unstructured{Object: m}, nil
 }
 
 // ownedBy reports whether obj's controller is the County c (by UID, so a

@@ -21,6 +21,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -44,11 +46,12 @@ import (
 // +kubebuilder:rbac:groups=xinfang.io,resources=counties/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=configmaps;serviceaccounts;services;persistentvolumeclaims;resourcequotas;limitranges,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create;patch;delete
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=kafka.strimzi.io,resources=kafkatopics,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
 
 // CountyReconciler provisions one county per County resource.
@@ -69,6 +72,8 @@ type CountyReconciler struct {
 	// MaxConcurrentReconciles bounds how many counties are reconciled at
 	// once (default 2).
 	MaxConcurrentReconciles int
+	// Recorder records Events on Counties (events.go); nil records none.
+	Recorder events.EventRecorder
 	// MaxConcurrentRollouts bounds how many counties roll their workloads at
 	// once when the operator itself changed them (an upgrade: new default
 	// image or new pod template); 0 is unlimited. Spec edits are never held.
@@ -77,7 +82,13 @@ type CountyReconciler struct {
 	initOnce  sync.Once
 	rollouts  *rolloutGate
 	topicMemo sync.Map // County UID → topicRecord
-	metrics   *countyMetrics
+	applied   sync.Map // county name → *appliedMemo
+	// kafkaSecrets and kafkaCopies: county name → *kafkaSecretRecord,
+	// *kafkaCopyRecord (credentials.go).
+	kafkaSecrets, kafkaCopies sync.Map
+	countyFiles               sync.Map // county name → countyFileRecord
+	secrets                   sync.Map // county/what → seenRecord (secrets.go)
+	metrics                   *countyMetrics
 }
 
 func (r *CountyReconciler) init() {
@@ -135,23 +146,31 @@ func (r *CountyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 // reconcileObjects applies every concern in dependency order; each records
 // its condition in st.
 func (r *CountyReconciler) reconcileObjects(ctx context.Context, c *v1alpha1.County, st *state) {
-	objs, err := render.Objects(c, r.Options)
+	if !r.reconcileNamespace(ctx, c, st) {
+		return
+	}
+	in := render.Inputs{Kafka: r.reconcileKafkaCredentials(ctx, c, st), ConfigMap: r.countyFile(c)}
+	objs, err := render.ObjectsWith(c, r.Options, in)
 	if err != nil {
 		st.set(CondConfigReady, metav1.ConditionFalse, ReasonRenderFailed, err.Error())
 		st.err(err)
 		return
 	}
 	rd := split(objs)
-	if !r.reconcileNamespace(ctx, c, st) {
-		return
-	}
-	r.reconcileConfig(ctx, c, rd.configMap, st)
-	quotaErr := r.reconcileQuota(ctx, c, rd.quota, st)
-	r.reconcileNetworkPolicies(ctx, c, rd.policies, quotaErr, st)
-	r.reconcileIntakeKeys(ctx, c, st)
-	r.reconcileDatabase(ctx, c, rd.volumes, st)
-	r.reconcileWorkloads(ctx, c, rd, st)
-	r.reconcileTopics(ctx, c, st)
+	// The concerns are independent once the namespace exists: they run at
+	// once, so a new county costs a few round trips of latency rather than
+	// 25 in a row (each concern applies its own objects concurrently too).
+	together(
+		func() { r.reconcileConfig(ctx, c, rd.configMap, st) },
+		func() {
+			quotaErr := r.reconcileQuota(ctx, c, rd.quota, st)
+			r.reconcileNetworkPolicies(ctx, c, rd.policies, quotaErr, st)
+		},
+		func() { r.reconcileIntakeKeys(ctx, c, st) },
+		func() { r.reconcileDatabase(ctx, c, rd.volumes, st) },
+		func() { r.reconcileWorkloads(ctx, c, rd, st) },
+		func() { r.reconcileTopics(ctx, c, st) },
+	)
 	if err := r.prune(ctx, c, rd.all); err != nil {
 		st.err(err)
 	}
@@ -173,9 +192,39 @@ func (r *CountyReconciler) markPaused(ctx context.Context, c *v1alpha1.County, m
 	return err
 }
 
+// countyFileRecord is a county's ConfigMap as rendered for one generation.
+type countyFileRecord struct {
+	uid        types.UID
+	generation int64
+	cm         *corev1.ConfigMap
+}
+
+// countyFile returns the county's ConfigMap rendered for its generation, a
+// copy of the one rendered before when the generation is the same (nil when
+// it has to be rendered, or cannot be).
+func (r *CountyReconciler) countyFile(c *v1alpha1.County) *corev1.ConfigMap {
+	if v, ok := r.countyFiles.Load(c.Name); ok {
+		if rec := v.(countyFileRecord); rec.uid == c.UID && rec.generation == c.Generation {
+			return rec.cm.DeepCopy()
+		}
+	}
+	cm, err := render.ConfigMap(c)
+	if err != nil {
+		return nil // ObjectsWith renders it again and reports why
+	}
+	r.countyFiles.Store(c.Name, countyFileRecord{uid: c.UID, generation: c.Generation, cm: cm.DeepCopy()})
+	return cm
+}
+
 func (r *CountyReconciler) forget(county string) {
 	r.rollouts.release(county)
 	r.metrics.forget(county)
+	r.applied.Delete(county)
+	r.kafkaSecrets.Delete(county)
+	r.kafkaCopies.Delete(county)
+	r.countyFiles.Delete(county)
+	r.unsee(county, seenIntakeKeys)
+	r.unsee(county, seenDatabase)
 }
 
 // rendered sorts render.Objects by concern.
@@ -219,17 +268,40 @@ func split(objs []client.Object) *rendered {
 	return rd
 }
 
-// CacheOptions keep the operator's memory proportional to its counties: the
-// informers behind the watches hold only objects labelled as managed by the
-// operator (Counties themselves are all cached). Secrets are never cached;
-// they are read through the API reader.
+// CacheOptions keep the operator's memory proportional to its counties and
+// small per county: the informers behind the watches hold only objects
+// labelled as managed by the operator (Counties themselves are all cached),
+// without their managedFields (the biggest part of an object written by
+// server-side apply, and never read here), and without what no reconcile
+// reads from the cache: the county file in a ConfigMap (its rules-version
+// annotation is what counts) and a Deployment's pod template (its generation
+// and status are). Secrets are never cached; they are read through the API
+// reader.
 func CacheOptions() cache.Options {
 	return cache.Options{
 		DefaultLabelSelector: labels.SelectorFromSet(labels.Set{render.LabelManagedBy: render.ManagedBy}),
+		DefaultTransform:     cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
-			&v1alpha1.County{}: {Label: labels.Everything()},
+			&v1alpha1.County{}:   {Label: labels.Everything()},
+			&corev1.ConfigMap{}:  {Transform: stripConfigMapData},
+			&appsv1.Deployment{}: {Transform: stripPodTemplate},
 		},
 	}
+}
+
+func stripConfigMapData(o any) (any, error) {
+	if cm, ok := o.(*corev1.ConfigMap); ok {
+		cm.ManagedFields, cm.Data, cm.BinaryData = nil, nil, nil
+	}
+	return o, nil
+}
+
+func stripPodTemplate(o any) (any, error) {
+	if d, ok := o.(*appsv1.Deployment); ok {
+		d.ManagedFields = nil
+		d.Spec.Template.Spec = corev1.PodSpec{}
+	}
+	return o, nil
 }
 
 // ClientOptions make the manager's client read Secrets from the API server
@@ -254,19 +326,20 @@ func (r *CountyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}
 		return nil
 	})
+	changed := builder.WithPredicates(ownedObjectChanged{})
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("county").
 		For(&v1alpha1.County{}, builder.WithPredicates(countySpecOrLifecycleChanged{})).
-		Owns(&corev1.ConfigMap{}).
-		Owns(&corev1.ResourceQuota{}).
-		Owns(&corev1.LimitRange{}).
-		Owns(&networkingv1.NetworkPolicy{}).
-		Owns(&corev1.ServiceAccount{}).
-		Owns(&appsv1.Deployment{}).
-		Owns(&corev1.Service{}).
-		Owns(&policyv1.PodDisruptionBudget{}).
-		Watches(&corev1.Namespace{}, byLabel).
-		Watches(&corev1.PersistentVolumeClaim{}, byLabel).
+		Owns(&corev1.ConfigMap{}, changed).
+		Owns(&corev1.ResourceQuota{}, changed).
+		Owns(&corev1.LimitRange{}, changed).
+		Owns(&networkingv1.NetworkPolicy{}, changed).
+		Owns(&corev1.ServiceAccount{}, changed).
+		Owns(&appsv1.Deployment{}, changed).
+		Owns(&corev1.Service{}, changed).
+		Owns(&policyv1.PodDisruptionBudget{}, changed).
+		Watches(&corev1.Namespace{}, byLabel, changed).
+		Watches(&corev1.PersistentVolumeClaim{}, byLabel, changed).
 		WithOptions(controller.Options{MaxConcurrentReconciles: n}).
 		Complete(r)
 }

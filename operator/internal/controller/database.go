@@ -2,13 +2,13 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"xinfang.io/operator/api/v1alpha1"
@@ -39,15 +39,21 @@ func (r *CountyReconciler) reconcileDatabase(ctx context.Context, c *v1alpha1.Co
 		own = owned
 	}
 	var bound, pending, lost []string
-	for _, pvc := range pvcs {
-		u, err := r.apply(ctx, c, pvc, own)
-		if err != nil {
-			st.err(err)
-			st.set(CondDatabaseReady, metav1.ConditionFalse, ReasonApplyFailed, err.Error())
-			return
-		}
-		phase, _, _ := unstructured.NestedString(u.Object, "status", "phase")
-		switch corev1.PersistentVolumeClaimPhase(phase) {
+	applied := make([]client.Object, len(pvcs))
+	errs := make([]error, len(pvcs))
+	fns := make([]func(), len(pvcs))
+	for i, pvc := range pvcs {
+		fns[i] = func() { applied[i], errs[i] = r.apply(ctx, c, pvc, own) }
+	}
+	together(fns...)
+	if err := errors.Join(errs...); err != nil {
+		st.err(err)
+		st.set(CondDatabaseReady, metav1.ConditionFalse, ReasonApplyFailed, err.Error())
+		return
+	}
+	for i, pvc := range pvcs {
+		u := applied[i]
+		switch corev1.PersistentVolumeClaimPhase(objectPhase(u)) {
 		case corev1.ClaimBound:
 			bound = append(bound, pvc.Name)
 		case corev1.ClaimLost:
@@ -71,6 +77,17 @@ func (r *CountyReconciler) reconcileDatabase(ctx context.Context, c *v1alpha1.Co
 
 func (r *CountyReconciler) checkDatabaseSecret(ctx context.Context, c *v1alpha1.County, st *state) {
 	key := client.ObjectKey{Namespace: render.Namespace(c), Name: render.DatabaseSecret(c)}
+	found := func() {
+		st.set(CondDatabaseReady, metav1.ConditionTrue, ReasonSecretFound,
+			fmt.Sprintf("PostgreSQL URL found in Secret %s/%s", key.Namespace, key.Name))
+	}
+	// Read through the API server (Secrets are not cached), so not on
+	// every reconcile: a found URL is checked again after Topics.Resync.
+	tag := string(st.namespaceUID) + "/" + key.Name
+	if r.seen(c.Name, seenDatabase, tag) {
+		found()
+		return
+	}
 	s := &corev1.Secret{}
 	if err := r.APIReader.Get(ctx, key, s); err != nil {
 		if !apierrors.IsNotFound(err) {
@@ -89,6 +106,6 @@ func (r *CountyReconciler) checkDatabaseSecret(ctx context.Context, c *v1alpha1.
 		st.requeue(requeueWaiting)
 		return
 	}
-	st.set(CondDatabaseReady, metav1.ConditionTrue, ReasonSecretFound,
-		fmt.Sprintf("PostgreSQL URL found in Secret %s/%s", key.Namespace, key.Name))
+	r.see(c.Name, seenDatabase, tag)
+	found()
 }

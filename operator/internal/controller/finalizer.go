@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -69,14 +70,41 @@ func (r *CountyReconciler) finalize(ctx context.Context, c *v1alpha1.County) (ct
 		return ctrl.Result{}, r.markPaused(ctx, c, "the County is being deleted but reconciliation is paused: its namespace and topics are deleted once spec.reconciliation is Active (or remove the finalizer by hand, see the docs)")
 	}
 	// The namespace first, so the services stop before their topics go.
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: render.Namespace(c)}}
-	if err := r.Client.Delete(ctx, ns, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
-		return ctrl.Result{}, r.deletionFailed(ctx, c, CondNamespaceReady, fmt.Errorf("delete namespace %s: %w", ns.Name, err))
+	// Each deletion only has to be accepted: the namespace controller
+	// empties and removes the namespace in its own time (minutes, with
+	// volumes), Kafka deletes the topics' data in its own; the County need
+	// not wait for either.
+	ns := render.Namespace(c)
+	if err := r.deleteNamespace(ctx, ns); err != nil {
+		return ctrl.Result{}, r.deletionFailed(ctx, c, CondNamespaceReady, fmt.Errorf("delete namespace %s: %w", ns, err))
 	}
 	if err := r.deleteTopics(ctx, c); err != nil {
 		return ctrl.Result{}, r.deletionFailed(ctx, c, CondTopicsReady, fmt.Errorf("delete topics: %w", err))
 	}
+	r.event(c, false, EventCleanedUp, "Delete", "deletion of namespace %s and of the topics %s accepted (deletionPolicy Delete)",
+		ns, strings.Join(TopicNames(c.Name), ", "))
 	return ctrl.Result{}, r.removeFinalizer(ctx, c)
+}
+
+// deleteNamespace asks for the namespace's deletion once. A namespace
+// already being deleted counts as accepted, whatever a second request would
+// answer (the API server returns it unchanged; older releases refused
+// it with a Conflict, "the system is ensuring all content is removed"):
+// waiting for it to be gone would hold the County until the namespace
+// controller has emptied it — and for ever where there is none.
+func (r *CountyReconciler) deleteNamespace(ctx context.Context, name string) error {
+	ns := &corev1.Namespace{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: name}, ns); err == nil && ns.DeletionTimestamp != nil {
+		return nil
+	}
+	// Not in the cache (say its labels were removed) is no proof it is gone:
+	// ask the API server.
+	ns.Name = name
+	err := r.Client.Delete(ctx, ns, client.PropagationPolicy(metav1.DeletePropagationBackground))
+	if err == nil || apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil // a Conflict: the cache was behind, the deletion had begun
+	}
+	return err
 }
 
 // deletionFailed records why the cleanup is stuck and returns err, so the

@@ -13,8 +13,6 @@ import (
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
-	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"xinfang.io/operator/api/v1alpha1"
 )
@@ -45,26 +43,18 @@ type KafkaConn struct {
 	SASL    sasl.Mechanism
 }
 
-// kafkaConn resolves the County's Kafka connection, reading its TLS/SASL
-// Secret when it names one.
+// kafkaConn resolves the County's Kafka connection, with the TLS/SASL
+// settings of its Secret when it names one (credentials.go).
 func (r *CountyReconciler) kafkaConn(ctx context.Context, c *v1alpha1.County) (*KafkaConn, error) {
 	conn := &KafkaConn{Brokers: c.Spec.Kafka.BootstrapServers}
 	if c.Spec.Kafka.SecretRef == nil {
 		return conn, nil
 	}
-	if r.OperatorNamespace == "" {
-		return nil, errors.New("spec.kafka.secretRef is set but the operator was started without --operator-namespace (or POD_NAMESPACE)")
-	}
-	s := &corev1.Secret{}
-	key := client.ObjectKey{Namespace: r.OperatorNamespace, Name: c.Spec.Kafka.SecretRef.Name}
-	if err := r.APIReader.Get(ctx, key, s); err != nil {
-		return nil, fmt.Errorf("kafka secret %s: %w", key, err)
-	}
-	var err error
-	conn.TLS, conn.SASL, err = KafkaSecurity(s.Data)
+	ks, err := r.kafkaSecret(ctx, c)
 	if err != nil {
-		return nil, fmt.Errorf("kafka secret %s: %w", key, err)
+		return nil, err
 	}
+	conn.TLS, conn.SASL = ks.tls, ks.sasl
 	return conn, nil
 }
 
@@ -114,9 +104,13 @@ func KafkaSecurity(data map[string][]byte) (*tls.Config, sasl.Mechanism, error) 
 
 // client is an admin client with a transport of its own: kafka-go's shared
 // DefaultTransport keeps pooled connections across counties and brokers,
-// and a pooled connection to a restarted broker fails the next call.
-func (k *KafkaConn) client(timeout time.Duration) (*kafka.Client, func()) {
-	tr := &kafka.Transport{TLS: k.TLS, SASL: k.SASL, DialTimeout: timeout, IdleTimeout: time.Second}
+// and a pooled connection to a restarted broker fails the next call. Its
+// metadata covers the county's topics only: by default a kafka-go transport
+// starts by fetching the metadata of every topic in the cluster, which with
+// a thousand counties sharing one Kafka (30,000 partitions) is megabytes
+// per call, decoded — most of the operator's allocations at that scale.
+func (k *KafkaConn) client(timeout time.Duration, topics []string) (*kafka.Client, func()) {
+	tr := &kafka.Transport{TLS: k.TLS, SASL: k.SASL, DialTimeout: timeout, IdleTimeout: time.Second, MetadataTopics: topics}
 	return &kafka.Client{Addr: kafka.TCP(k.Brokers...), Timeout: timeout, Transport: tr}, tr.CloseIdleConnections
 }
 
@@ -127,7 +121,7 @@ func EnsureTopics(ctx context.Context, k *KafkaConn, timeout time.Duration, part
 	if len(k.Brokers) == 0 {
 		return errors.New("no bootstrap servers")
 	}
-	cl, done := k.client(timeout)
+	cl, done := k.client(timeout, topics)
 	defer done()
 	req := &kafka.CreateTopicsRequest{}
 	for _, t := range topics {
@@ -146,12 +140,14 @@ func EnsureTopics(ctx context.Context, k *KafkaConn, timeout time.Duration, part
 	return errors.Join(errs...)
 }
 
-// DeleteTopics deletes the topics; one that does not exist is fine.
+// DeleteTopics deletes the topics; one that does not exist is fine, and so
+// is one whose deletion the controller accepted but did not finish within
+// the request's timeout (RequestTimedOut: Kafka goes on deleting it).
 func DeleteTopics(ctx context.Context, k *KafkaConn, timeout time.Duration, topics []string) error {
 	if len(k.Brokers) == 0 {
 		return errors.New("no bootstrap servers")
 	}
-	cl, done := k.client(timeout)
+	cl, done := k.client(timeout, topics)
 	defer done()
 	resp, err := cl.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: topics})
 	if err != nil {
@@ -159,9 +155,14 @@ func DeleteTopics(ctx context.Context, k *KafkaConn, timeout time.Duration, topi
 	}
 	var errs []error
 	for _, t := range topics {
-		if err := resp.Errors[t]; err != nil && !errors.Is(err, kafka.UnknownTopicOrPartition) {
+		if err := resp.Errors[t]; err != nil && !deletionAccepted(err) {
 			errs = append(errs, fmt.Errorf("delete topic %s: %w", t, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// deletionAccepted: a topic deletion answered with err needs no retry.
+func deletionAccepted(err error) bool {
+	return errors.Is(err, kafka.UnknownTopicOrPartition) || errors.Is(err, kafka.RequestTimedOut)
 }

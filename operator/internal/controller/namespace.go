@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"xinfang.io/operator/api/v1alpha1"
 	"xinfang.io/operator/internal/render"
@@ -27,8 +28,7 @@ func (r *CountyReconciler) reconcileNamespace(ctx context.Context, c *v1alpha1.C
 		st.err(err)
 		return false
 	}
-	phase, _, _ := unstructured.NestedString(u.Object, "status", "phase")
-	if u.GetDeletionTimestamp() != nil || phase == string(corev1.NamespaceTerminating) {
+	if u.GetDeletionTimestamp() != nil || objectPhase(u) == string(corev1.NamespaceTerminating) {
 		// Someone deleted it: nothing can be created in it until it is gone,
 		// then the next reconcile creates it afresh.
 		st.set(CondNamespaceReady, metav1.ConditionFalse, ReasonTerminating,
@@ -36,6 +36,21 @@ func (r *CountyReconciler) reconcileNamespace(ctx context.Context, c *v1alpha1.C
 		st.requeue(requeueWaiting)
 		return false
 	}
+	st.namespaceUID = u.GetUID()
 	st.set(CondNamespaceReady, metav1.ConditionTrue, ReasonApplied, "namespace "+ns.Name+" is active")
 	return true
+}
+
+// objectPhase is status.phase of an applied or cached object.
+func objectPhase(o client.Object) string {
+	switch o := o.(type) {
+	case *corev1.Namespace:
+		return string(o.Status.Phase)
+	case *corev1.PersistentVolumeClaim:
+		return string(o.Status.Phase)
+	case *unstructured.Unstructured:
+		phase, _, _ := unstructured.NestedString(o.Object, "status", "phase")
+		return phase
+	}
+	return ""
 }

@@ -8,6 +8,7 @@ import (
 
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"xinfang.io/operator/api/v1alpha1"
 )
@@ -19,16 +20,12 @@ import (
 // quota. A policy no longer rendered (say the ingress namespace option was
 // unset) is pruned with the other leftovers.
 func (r *CountyReconciler) reconcileNetworkPolicies(ctx context.Context, c *v1alpha1.County, nps []*networkingv1.NetworkPolicy, quotaErr error, st *state) {
-	var errs []error
-	names := make([]string, 0, len(nps))
-	for _, np := range nps {
-		if _, err := r.apply(ctx, c, np, owned); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		names = append(names, np.Name)
+	objs := make([]client.Object, len(nps))
+	names := make([]string, len(nps))
+	for i, np := range nps {
+		objs[i], names[i] = np, np.Name
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(r.applyAll(ctx, c, objs, owned)...); err != nil {
 		st.err(err)
 		st.set(CondIsolationReady, metav1.ConditionFalse, ReasonApplyFailed, err.Error())
 		return

@@ -42,6 +42,8 @@ var prunable = []struct {
 // candidates, so an object someone else created in the namespace is never
 // touched, and neither is a claim under Retain (it has no owner reference
 // and is skipped explicitly as well).
+//
+// It lists from the cache only: no request unless something is deleted.
 func (r *CountyReconciler) prune(ctx context.Context, c *v1alpha1.County, keep []client.Object) error {
 	want := map[string]bool{}
 	for _, o := range keep {

@@ -13,13 +13,7 @@ import (
 // county from starving the others. They are part of the county's isolation:
 // the caller folds the result into IsolationReady.
 func (r *CountyReconciler) reconcileQuota(ctx context.Context, c *v1alpha1.County, objs []client.Object, st *state) error {
-	var errs []error
-	for _, o := range objs {
-		if _, err := r.apply(ctx, c, o, owned); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	err := errors.Join(errs...)
+	err := errors.Join(r.applyAll(ctx, c, objs, owned)...)
 	if err != nil {
 		st.err(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -53,10 +54,20 @@ func NewIntakeKeys() ([]byte, error) {
 // leaves alone. The Secret has no owner reference, so deleting a County under
 // Retain keeps the keys next to the data they open; under Delete it goes with
 // the namespace.
+//
+// Secrets are not cached (the operator holds no Secret informer), so the
+// existence check is a read of its own; once the keys are known to exist in
+// this namespace (by its UID) they are not read again until Topics.Resync
+// has passed.
 func (r *CountyReconciler) reconcileIntakeKeys(ctx context.Context, c *v1alpha1.County, st *state) {
 	key := client.ObjectKey{Namespace: render.Namespace(c), Name: render.IntakeKeysSecret}
+	tag := string(st.namespaceUID)
+	if r.seen(c.Name, seenIntakeKeys, tag) {
+		return
+	}
 	err := r.APIReader.Get(ctx, key, &corev1.Secret{})
 	if err == nil {
+		r.see(c.Name, seenIntakeKeys, tag)
 		return
 	}
 	if !apierrors.IsNotFound(err) {
@@ -77,5 +88,35 @@ func (r *CountyReconciler) reconcileIntakeKeys(ctx context.Context, c *v1alpha1.
 	// keys stand.
 	if err := r.Client.Create(ctx, s, client.FieldOwner(FieldOwner)); err != nil && !apierrors.IsAlreadyExists(err) {
 		st.err(fmt.Errorf("create intake key secret: %w", err))
+		return
 	}
+	r.see(c.Name, seenIntakeKeys, tag)
 }
+
+// What a county's seen record is about.
+const (
+	seenIntakeKeys = "intake-keys"
+	seenDatabase   = "database"
+)
+
+type seenRecord struct {
+	tag string
+	at  time.Time
+}
+
+// seen reports whether the county's Secret what was found, for the same tag
+// (namespace UID, Secret name), less than Topics.Resync ago.
+func (r *CountyReconciler) seen(county, what, tag string) bool {
+	v, ok := r.secrets.Load(county + "/" + what)
+	if !ok {
+		return false
+	}
+	rec := v.(seenRecord)
+	return rec.tag == tag && time.Since(rec.at) < r.Topics.Resync
+}
+
+func (r *CountyReconciler) see(county, what, tag string) {
+	r.secrets.Store(county+"/"+what, seenRecord{tag: tag, at: time.Now()})
+}
+
+func (r *CountyReconciler) unsee(county, what string) { r.secrets.Delete(county + "/" + what) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -85,9 +86,12 @@ const (
 )
 
 // state collects what one reconcile found: the conditions of each concern,
-// the endpoints and rules version, errors, and when to look again.
+// the endpoints and rules version, errors, and when to look again. The
+// concerns run concurrently (reconcileObjects): set, err and requeue lock.
 type state struct {
+	mu           sync.Mutex
 	gen          int64
+	namespaceUID types.UID // of the county's namespace, once applied
 	conds        map[string]metav1.Condition
 	endpoints    map[string]string
 	rulesVersion string
@@ -103,13 +107,21 @@ func (s *state) set(typ string, status metav1.ConditionStatus, reason, msg strin
 	if len(msg) > 1024 {
 		msg = msg[:1021] + "..."
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.conds[typ] = metav1.Condition{Type: typ, Status: status, Reason: reason, Message: msg, ObservedGeneration: s.gen}
 }
 
-func (s *state) err(err error) { s.errs = append(s.errs, err) }
+func (s *state) err(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.errs = append(s.errs, err)
+}
 
 // requeue asks to look again after d at the latest (the shortest wins).
 func (s *state) requeue(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.after == 0 || d < s.after {
 		s.after = d
 	}
@@ -165,7 +177,8 @@ func (s *state) applyTo(st *v1alpha1.CountyStatus, ready *metav1.Condition) {
 // patchStatus writes the status subresource by a merge patch guarded by the
 // resourceVersion; on a conflict it re-reads the County from the API server
 // (the cache may lag) and tries again. Nothing is written when nothing
-// changed, so a steady county costs no writes.
+// changed, so a steady county costs no writes. A patch that changes the
+// status records the Events of its transitions (events.go).
 func (r *CountyReconciler) patchStatus(ctx context.Context, c *v1alpha1.County, mutate func(*v1alpha1.CountyStatus)) error {
 	cur := c
 	first := true
@@ -188,6 +201,7 @@ func (r *CountyReconciler) patchStatus(ctx context.Context, c *v1alpha1.County, 
 		}
 		err := r.Client.Status().Patch(ctx, next, client.MergeFromWithOptions(cur, client.MergeFromWithOptimisticLock{}))
 		if err == nil {
+			r.recordTransitions(next, &cur.Status, &next.Status)
 			next.Status.DeepCopyInto(&c.Status)
 		}
 		return err

@@ -42,7 +42,13 @@ func KafkaTopic(c *v1alpha1.County, namespace, topic string, o TopicOptions) *un
 func (r *CountyReconciler) reconcileStrimziTopics(ctx context.Context, c *v1alpha1.County, topics []string, st *state) {
 	var pending, failed []string
 	for _, t := range topics {
-		got, err := r.apply(ctx, c, KafkaTopic(c, r.Topics.StrimziNamespace, t, r.Topics), unowned)
+		applied, err := r.apply(ctx, c, KafkaTopic(c, r.Topics.StrimziNamespace, t, r.Topics), unowned)
+		if err != nil {
+			st.err(err)
+			st.set(CondTopicsReady, metav1.ConditionFalse, ReasonApplyFailed, err.Error())
+			return
+		}
+		got, err := asUnstructured(applied)
 		if err != nil {
 			st.err(err)
 			st.set(CondTopicsReady, metav1.ConditionFalse, ReasonApplyFailed, err.Error())

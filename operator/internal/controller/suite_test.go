@@ -14,6 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/zap/zapcore"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -64,7 +65,11 @@ var (
 // them out): tests drive their reconciles by hand.
 const manualLabel = "test.xinfang.io/manual"
 
-const strimziNamespace = "kafka"
+const (
+	strimziNamespace = "kafka"
+	// operatorNamespace holds the Secrets named by spec.kafka.secretRef.
+	operatorNamespace = "xinfang-system"
+)
 
 func init() {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
@@ -138,6 +143,10 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "FAIL: client:", err)
 		return 1
 	}
+	if err := k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}}); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: operator namespace:", err)
+		return 1
+	}
 	// The manager runs as a user with nothing but the generated ClusterRole
 	// (config/rbac/role.yaml), so a missing permission fails the suite.
 	opCfg, err := operatorConfig(env)
@@ -166,7 +175,7 @@ func runSuite(m *testing.M) int {
 	}
 	rec = &CountyReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(), RESTMapper: mgr.GetRESTMapper(),
-		Options: testOpts, Topics: TopicOptions{Partitions: 6, StrimziNamespace: strimziNamespace},
+		Recorder: mgr.GetEventRecorder("xinfang-operator"), Options: testOpts, OperatorNamespace: operatorNamespace, Topics: TopicOptions{Partitions: 6, StrimziNamespace: strimziNamespace},
 		MaxConcurrentReconciles: 2,
 	}
 	if err := rec.SetupWithManager(mgr); err != nil {

@@ -14,6 +14,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -38,49 +39,34 @@ const AnnotationTemplateHash = "xinfang.io/template-hash"
 // (RolloutQueued) and are looked at again later. A spec edit by the bureau
 // (a new County generation) is applied at once.
 func (r *CountyReconciler) reconcileWorkloads(ctx context.Context, c *v1alpha1.County, rd *rendered, st *state) {
-	var errs []error
+	var first []client.Object
 	for _, o := range rd.accounts {
-		if _, err := r.apply(ctx, c, o, owned); err != nil {
-			errs = append(errs, err)
-		}
+		first = append(first, o)
 	}
 	for _, o := range rd.services {
-		if _, err := r.apply(ctx, c, o, owned); err != nil {
-			errs = append(errs, err)
-		}
+		first = append(first, o)
 	}
 	for _, o := range rd.pdbs {
-		if _, err := r.apply(ctx, c, o, owned); err != nil {
-			errs = append(errs, err)
-		}
+		first = append(first, o)
 	}
+	// The ServiceAccounts before the Deployments: a pod naming a missing
+	// account is refused, and the ReplicaSet controller backs off.
+	errs := r.applyAll(ctx, c, first, owned)
 	operatorCaused := c.Status.ObservedGeneration == c.Generation
-	var deployments []*appsv1.Deployment
+	deployments := make([]*appsv1.Deployment, len(rd.deployments))
+	queuedAt := make([]bool, len(rd.deployments))
+	derrs := make([]error, len(rd.deployments))
+	fns := make([]func(), len(rd.deployments))
+	for i, d := range rd.deployments {
+		fns[i] = func() { deployments[i], queuedAt[i], derrs[i] = r.applyDeployment(ctx, c, d, operatorCaused) }
+	}
+	together(fns...)
+	errs = append(errs, derrs...)
 	var queued []string
-	for _, d := range rd.deployments {
-		want := templateHash(&d.Spec.Template)
-		if d.Annotations == nil {
-			d.Annotations = map[string]string{}
+	for i, q := range queuedAt {
+		if q {
+			queued = append(queued, rd.deployments[i].Name)
 		}
-		d.Annotations[AnnotationTemplateHash] = want
-		live := &appsv1.Deployment{}
-		err := r.Client.Get(ctx, client.ObjectKeyFromObject(d), live)
-		if err == nil && operatorCaused && live.Annotations[AnnotationTemplateHash] != want && !r.rollouts.acquire(c.Name) {
-			queued = append(queued, d.Name)
-			deployments = append(deployments, live)
-			continue
-		}
-		u, err := r.apply(ctx, c, d, owned)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		got := &appsv1.Deployment{}
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, got); err != nil {
-			errs = append(errs, fmt.Errorf("decode deployment %s: %w", d.Name, err))
-			continue
-		}
-		deployments = append(deployments, got)
 	}
 	if err := errors.Join(errs...); err != nil {
 		st.err(err)
@@ -96,6 +82,9 @@ func (r *CountyReconciler) reconcileWorkloads(ctx context.Context, c *v1alpha1.C
 	reason, ok := ReasonAvailable, true
 	var waiting []string
 	for _, d := range deployments {
+		if d == nil {
+			continue // not applied: its error is reported above
+		}
 		avail, why, msg := DeploymentAvailable(d)
 		if avail {
 			continue
@@ -117,6 +106,38 @@ func (r *CountyReconciler) reconcileWorkloads(ctx context.Context, c *v1alpha1.C
 	}
 	st.set(CondWorkloadsAvailable, metav1.ConditionTrue, ReasonAvailable,
 		"deployments available with their current template: "+strings.Join(names, ", "))
+}
+
+// applyDeployment applies one Deployment, unless the operator itself
+// changed its pod template and the county holds no rollout slot: then it
+// keeps the live one (queued). It returns the Deployment as it is now.
+func (r *CountyReconciler) applyDeployment(ctx context.Context, c *v1alpha1.County, d *appsv1.Deployment, operatorCaused bool) (*appsv1.Deployment, bool, error) {
+	want := templateHash(&d.Spec.Template)
+	if d.Annotations == nil {
+		d.Annotations = map[string]string{}
+	}
+	d.Annotations[AnnotationTemplateHash] = want
+	live := &appsv1.Deployment{}
+	err := r.Client.Get(ctx, client.ObjectKeyFromObject(d), live)
+	if err == nil && operatorCaused && live.Annotations[AnnotationTemplateHash] != want && !r.rollouts.acquire(c.Name) {
+		return live, true, nil
+	}
+	u, err := r.apply(ctx, c, d, owned)
+	if err != nil {
+		return nil, false, err
+	}
+	if got, ok := u.(*appsv1.Deployment); ok {
+		return got, false, nil
+	}
+	uu, ok := u.(*unstructured.Unstructured)
+	if !ok {
+		return nil, false, fmt.Errorf("deployment %s: applied as %T", d.Name, u)
+	}
+	got := &appsv1.Deployment{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(uu.Object, got); err != nil {
+		return nil, false, fmt.Errorf("decode deployment %s: %w", d.Name, err)
+	}
+	return got, false, nil
 }
 
 // DeploymentAvailable reads a Deployment's status as the deployment

@@ -7,6 +7,8 @@ package render
 import (
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"xinfang.io/operator/api/v1alpha1"
@@ -66,12 +68,34 @@ const (
 // Namespace is the namespace of a county's instance.
 func Namespace(c *v1alpha1.County) string { return "xinfang-" + c.Name }
 
+// Inputs are what the operator observed about a county's surroundings and
+// what shapes its objects besides the County and the Options.
+type Inputs struct {
+	// Kafka describes the county's Kafka credentials Secret, when the County
+	// names one (spec.kafka.secretRef).
+	Kafka KafkaCredentials
+	// ConfigMap, when set, is ConfigMap(c) rendered before for the same
+	// County generation: the county file is by far the costliest object to
+	// render (a YAML encoding of the whole spec), and only a new generation
+	// changes it. It is used as is.
+	ConfigMap *corev1.ConfigMap
+}
+
 // Objects renders everything a county's instance consists of, in apply
-// order (namespace first).
+// order (namespace first), for a County without Kafka credentials.
 func Objects(c *v1alpha1.County, o Options) ([]client.Object, error) {
-	cm, err := ConfigMap(c)
-	if err != nil {
-		return nil, fmt.Errorf("render %s: %w", c.Name, err)
+	return ObjectsWith(c, o, Inputs{})
+}
+
+// ObjectsWith renders everything a county's instance consists of, in apply
+// order (namespace first).
+func ObjectsWith(c *v1alpha1.County, o Options, in Inputs) ([]client.Object, error) {
+	cm := in.ConfigMap
+	if cm == nil {
+		var err error
+		if cm, err = ConfigMap(c); err != nil {
+			return nil, fmt.Errorf("render %s: %w", c.Name, err)
+		}
 	}
 	out := []client.Object{NamespaceObject(c), cm, ResourceQuota(c), LimitRange(c)}
 	for _, np := range NetworkPolicies(c, o) {
@@ -82,7 +106,7 @@ func Objects(c *v1alpha1.County, o Options) ([]client.Object, error) {
 		if pvc := DataVolumeClaim(c, s); pvc != nil {
 			out = append(out, pvc)
 		}
-		out = append(out, Deployment(c, s, o, cm), KubeService(c, s), PodDisruptionBudget(c, s))
+		out = append(out, Deployment(c, s, o, in.Kafka), KubeService(c, s), PodDisruptionBudget(c, s))
 	}
 	return out, nil
 }

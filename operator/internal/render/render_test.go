@@ -42,21 +42,31 @@ func sample(t *testing.T) *v1alpha1.County {
 // `go test ./internal/render -update` after an intended change and review
 // the diff.
 func TestGolden(t *testing.T) {
-	for _, variant := range []string{"sqlite", "postgres"} {
+	for _, variant := range []string{"sqlite", "postgres", "kafka-credentials"} {
 		t.Run(variant, func(t *testing.T) {
 			c := sample(t)
-			if variant == "postgres" {
+			var in Inputs
+			switch variant {
+			case "postgres":
 				three := int32(3)
 				c.Spec.Database = v1alpha1.DatabaseSpec{Type: "postgres", SecretRef: &corev1.LocalObjectReference{Name: "anji-pg"}}
 				c.Spec.Services.Intake.Replicas = &three
+			case "kafka-credentials":
+				// TLS with a private CA and a client certificate, and SCRAM:
+				// only the Deployments differ from the sqlite variant.
+				c.Spec.Kafka.SecretRef = &corev1.LocalObjectReference{Name: "anji-kafka"}
+				in.Kafka = KafkaCredentials{TLS: true, CA: true, ClientCert: true, SASL: true, Version: "4711"}
 			}
-			objs, err := Objects(c, opts)
+			objs, err := ObjectsWith(c, opts, in)
 			if err != nil {
 				t.Fatal(err)
 			}
 			dir := filepath.Join("testdata", variant)
 			seen := map[string]bool{}
 			for _, o := range objs {
+				if _, ok := o.(*appsv1.Deployment); variant == "kafka-credentials" && !ok {
+					continue
+				}
 				kind := o.GetObjectKind().GroupVersionKind().Kind
 				if kind == "" {
 					t.Fatalf("%T has no kind set", o)
@@ -140,6 +150,62 @@ func TestWorkloadsAreLockedDown(t *testing.T) {
 	}
 	if deployments != 4 {
 		t.Fatalf("%d deployments, want 4", deployments)
+	}
+}
+
+// Kafka credentials reach every service as files of the mounted copy and
+// references to its keys: no value of the Secret in any rendered object,
+// and the env names are the kit's settings.
+func TestKafkaCredentialsAreMountedNotCopied(t *testing.T) {
+	c := sample(t)
+	c.Spec.Kafka.SecretRef = &corev1.LocalObjectReference{Name: "anji-kafka"}
+	objs, err := ObjectsWith(c, opts, Inputs{Kafka: KafkaCredentials{TLS: true, CA: true, SASL: true, Version: "7"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if cm, ok := o.(*corev1.ConfigMap); ok && strings.Contains(cm.Data[CountyFileKey], "anji-kafka") {
+			t.Errorf("the county file names the Kafka Secret: the services must not need it")
+		}
+		d, ok := o.(*appsv1.Deployment)
+		if !ok {
+			continue
+		}
+		env := map[string]corev1.EnvVar{}
+		for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+			env[e.Name] = e
+		}
+		if env["XINFANG_KAFKA_TLS"].Value != "true" || env["XINFANG_KAFKA_TLS_CA_FILE"].Value != KafkaCredentialsDir+"/ca.crt" ||
+			env["XINFANG_KAFKA_SASL_PASSWORD_FILE"].Value != KafkaCredentialsDir+"/sasl.password" {
+			t.Errorf("%s: Kafka env %v", d.Name, env)
+		}
+		if _, ok := env["XINFANG_KAFKA_TLS_CERT_FILE"]; ok {
+			t.Errorf("%s: a client certificate the Secret does not hold", d.Name)
+		}
+		for _, name := range []string{"XINFANG_KAFKA_SASL_MECHANISM", "XINFANG_KAFKA_SASL_USERNAME"} {
+			ref := env[name].ValueFrom
+			if env[name].Value != "" || ref == nil || ref.SecretKeyRef == nil || ref.SecretKeyRef.Name != KafkaCredentialsSecret {
+				t.Errorf("%s: %s is not a reference to Secret %s: %+v", d.Name, name, KafkaCredentialsSecret, env[name])
+			}
+		}
+		mounted := false
+		for _, m := range d.Spec.Template.Spec.Containers[0].VolumeMounts {
+			mounted = mounted || (m.MountPath == KafkaCredentialsDir && m.ReadOnly)
+		}
+		if !mounted || d.Spec.Template.Annotations[AnnotationKafkaCredentials] != "7" {
+			t.Errorf("%s: credentials mounted %v, version annotation %v", d.Name, mounted, d.Spec.Template.Annotations)
+		}
+	}
+	// Without a Secret: nothing of it.
+	objs, _ = Objects(sample(t), opts)
+	for _, o := range objs {
+		if d, ok := o.(*appsv1.Deployment); ok {
+			for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+				if strings.HasPrefix(e.Name, "XINFANG_KAFKA_TLS") || strings.HasPrefix(e.Name, "XINFANG_KAFKA_SASL") {
+					t.Errorf("%s: %s without Kafka credentials", d.Name, e.Name)
+				}
+			}
+		}
 	}
 }
 

@@ -85,18 +85,21 @@ func DataVolumeClaim(c *v1alpha1.County, s Service) *corev1.PersistentVolumeClai
 	}
 }
 
-func env(c *v1alpha1.County, s Service, o Options) []corev1.EnvVar {
+func env(c *v1alpha1.County, s Service, o Options, k KafkaCredentials) []corev1.EnvVar {
 	e := []corev1.EnvVar{
 		{Name: "XINFANG_COUNTY", Value: c.Name},
 		{Name: "XINFANG_COUNTY_FILE", Value: CountyFileDir + "/" + CountyFileKey},
 		{Name: "XINFANG_HTTP_ADDR", Value: fmt.Sprintf("0.0.0.0:%d", s.Port)},
 		{Name: "XINFANG_KAFKA_BROKERS", Value: KafkaBrokers(c, o)},
+	}
+	e = append(e, kafkaEnv(k)...)
+	e = append(e, []corev1.EnvVar{
 		// Topics are the operator's to provision (and to keep or delete).
 		{Name: "XINFANG_KAFKA_CREATE_TOPICS", Value: "false"},
 		{Name: "XINFANG_LOG_FORMAT", Value: "json"},
 		{Name: "OTEL_SERVICE_NAME", Value: "xinfang-" + s.Name},
 		{Name: "OTEL_RESOURCE_ATTRIBUTES", Value: "xinfang.county=" + c.Name},
-	}
+	}...)
 	if o.OTLPEndpoint != "" {
 		e = append(e, corev1.EnvVar{Name: "OTEL_EXPORTER_OTLP_ENDPOINT", Value: o.OTLPEndpoint})
 	}
@@ -147,8 +150,9 @@ func databaseSecret(c *v1alpha1.County) string {
 // privilege escalation, all capabilities dropped, probes on /healthz and
 // /readyz, spread across nodes. The county file is a mounted ConfigMap the
 // service hot-reloads, so no config hash annotation forces a restart on a
-// rules change.
-func Deployment(c *v1alpha1.County, s Service, o Options, _ *corev1.ConfigMap) *appsv1.Deployment {
+// rules change. Kafka credentials, when the County has them, are mounted
+// from the county's copy of its Kafka Secret (kafka.go).
+func Deployment(c *v1alpha1.County, s Service, o Options, k KafkaCredentials) *appsv1.Deployment {
 	yes, no := true, false
 	uid := int64(65532)
 	replicas := Replicas(c, s)
@@ -180,6 +184,10 @@ func Deployment(c *v1alpha1.County, s Service, o Options, _ *corev1.ConfigMap) *
 			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: s.Name + "-data"}}})
 		mounts = append(mounts, corev1.VolumeMount{Name: "data", MountPath: dataDir})
 	}
+	if k.Present() {
+		volumes = append(volumes, k.volume())
+		mounts = append(mounts, corev1.VolumeMount{Name: kafkaVolume, MountPath: KafkaCredentialsDir, ReadOnly: true})
+	}
 	if s.Name == "intake" {
 		volumes = append(volumes, corev1.Volume{Name: "intake-keys", VolumeSource: corev1.VolumeSource{
 			Secret: &corev1.SecretVolumeSource{SecretName: IntakeKeysSecret}}})
@@ -203,7 +211,7 @@ func Deployment(c *v1alpha1.County, s Service, o Options, _ *corev1.ConfigMap) *
 			Selector: &metav1.LabelSelector{MatchLabels: selector(c, s)},
 			Strategy: strategy,
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels(c, s.Name)},
+				ObjectMeta: metav1.ObjectMeta{Labels: labels(c, s.Name), Annotations: k.annotations()},
 				Spec: corev1.PodSpec{
 					ServiceAccountName:           s.Name,
 					AutomountServiceAccountToken: &no,
@@ -225,7 +233,7 @@ func Deployment(c *v1alpha1.County, s Service, o Options, _ *corev1.ConfigMap) *
 						Image:           Image(c, s, o),
 						ImagePullPolicy: pull,
 						Ports:           []corev1.ContainerPort{{Name: "http", ContainerPort: s.Port, Protocol: corev1.ProtocolTCP}},
-						Env:             env(c, s, o),
+						Env:             env(c, s, o, k),
 						Resources:       res,
 						LivenessProbe:   probe("/healthz", 10),
 						ReadinessProbe:  probe("/readyz", 5),

@@ -329,6 +329,9 @@ const (
 	NotAcceptedReason_NOT_ACCEPTED_REASON_WITHIN_TIME_LIMIT NotAcceptedReason = 2
 	// Not a petition matter at all (e.g. no request).
 	NotAcceptedReason_NOT_ACCEPTED_REASON_OUT_OF_SCOPE NotAcceptedReason = 3
+	// The matter belongs to a legal procedure (litigation, arbitration,
+	// reconsideration, …; Art. 31(1)–(3)); legal_channel names it.
+	NotAcceptedReason_NOT_ACCEPTED_REASON_LEGAL_CHANNEL NotAcceptedReason = 4
 )
 
 // Enum value maps for NotAcceptedReason.
@@ -338,12 +341,14 @@ var (
 		1: "NOT_ACCEPTED_REASON_FINAL",
 		2: "NOT_ACCEPTED_REASON_WITHIN_TIME_LIMIT",
 		3: "NOT_ACCEPTED_REASON_OUT_OF_SCOPE",
+		4: "NOT_ACCEPTED_REASON_LEGAL_CHANNEL",
 	}
 	NotAcceptedReason_value = map[string]int32{
 		"NOT_ACCEPTED_REASON_UNSPECIFIED":       0,
 		"NOT_ACCEPTED_REASON_FINAL":             1,
 		"NOT_ACCEPTED_REASON_WITHIN_TIME_LIMIT": 2,
 		"NOT_ACCEPTED_REASON_OUT_OF_SCOPE":      3,
+		"NOT_ACCEPTED_REASON_LEGAL_CHANNEL":     4,
 	}
 )
 
@@ -885,6 +890,9 @@ const (
 	CloseReason_CLOSE_REASON_MEDIATED      CloseReason = 3
 	// Diverted, forwarded or not accepted: the bureau's part ends there.
 	CloseReason_CLOSE_REASON_ROUTED_OUT CloseReason = 4
+	// The case ran its course: the reply was served and evaluated (both
+	// ratings given or lapsed) and the review request window ended unused.
+	CloseReason_CLOSE_REASON_COMPLETED CloseReason = 5
 )
 
 // Enum value maps for CloseReason.
@@ -895,6 +903,7 @@ var (
 		2: "CLOSE_REASON_WITHDRAWN",
 		3: "CLOSE_REASON_MEDIATED",
 		4: "CLOSE_REASON_ROUTED_OUT",
+		5: "CLOSE_REASON_COMPLETED",
 	}
 	CloseReason_value = map[string]int32{
 		"CLOSE_REASON_UNSPECIFIED":   0,
@@ -902,6 +911,7 @@ var (
 		"CLOSE_REASON_WITHDRAWN":     2,
 		"CLOSE_REASON_MEDIATED":      3,
 		"CLOSE_REASON_ROUTED_OUT":    4,
+		"CLOSE_REASON_COMPLETED":     5,
 	}
 )
 
@@ -940,6 +950,11 @@ const (
 	AlertKind_ALERT_KIND_SPIKE                AlertKind = 2
 	AlertKind_ALERT_KIND_REPEAT_PETITIONER    AlertKind = 3
 	AlertKind_ALERT_KIND_OVERDUE_ACCUMULATION AlertKind = 4
+	// From routing: every department that could take the case is excluded
+	// (objections, recusal, the accusation guard), so no routing decision
+	// was made; bureau staff must route it by hand (manual 转办). The alert's
+	// case_ids name the case; dimension "case".
+	AlertKind_ALERT_KIND_ROUTING_NEEDS_STAFF AlertKind = 5
 )
 
 // Enum value maps for AlertKind.
@@ -950,6 +965,7 @@ var (
 		2: "ALERT_KIND_SPIKE",
 		3: "ALERT_KIND_REPEAT_PETITIONER",
 		4: "ALERT_KIND_OVERDUE_ACCUMULATION",
+		5: "ALERT_KIND_ROUTING_NEEDS_STAFF",
 	}
 	AlertKind_value = map[string]int32{
 		"ALERT_KIND_UNSPECIFIED":          0,
@@ -957,6 +973,7 @@ var (
 		"ALERT_KIND_SPIKE":                2,
 		"ALERT_KIND_REPEAT_PETITIONER":    3,
 		"ALERT_KIND_OVERDUE_ACCUMULATION": 4,
+		"ALERT_KIND_ROUTING_NEEDS_STAFF":  5,
 	}
 )
 
@@ -1027,12 +1044,13 @@ const file_xinfang_events_v1_enums_proto_rawDesc = "" +
 	"AssignMode\x12\x1b\n" +
 	"\x17ASSIGN_MODE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ASSIGN_MODE_TRANSFER\x10\x01\x12\x16\n" +
-	"\x12ASSIGN_MODE_ASSIGN\x10\x02*\xa8\x01\n" +
+	"\x12ASSIGN_MODE_ASSIGN\x10\x02*\xcf\x01\n" +
 	"\x11NotAcceptedReason\x12#\n" +
 	"\x1fNOT_ACCEPTED_REASON_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19NOT_ACCEPTED_REASON_FINAL\x10\x01\x12)\n" +
 	"%NOT_ACCEPTED_REASON_WITHIN_TIME_LIMIT\x10\x02\x12$\n" +
-	" NOT_ACCEPTED_REASON_OUT_OF_SCOPE\x10\x03*\x88\x01\n" +
+	" NOT_ACCEPTED_REASON_OUT_OF_SCOPE\x10\x03\x12%\n" +
+	"!NOT_ACCEPTED_REASON_LEGAL_CHANNEL\x10\x04*\x88\x01\n" +
 	"\fReplyOutcome\x12\x1d\n" +
 	"\x19REPLY_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17REPLY_OUTCOME_SUPPORTED\x10\x01\x12\x1b\n" +
@@ -1086,19 +1104,21 @@ const file_xinfang_events_v1_enums_proto_rawDesc = "" +
 	"\bCaseFlag\x12\x19\n" +
 	"\x15CASE_FLAG_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16CASE_FLAG_LEADER_OWNED\x10\x01\x12\x1b\n" +
-	"\x17CASE_FLAG_JOINT_MEETING\x10\x02*\x9f\x01\n" +
+	"\x17CASE_FLAG_JOINT_MEETING\x10\x02*\xbb\x01\n" +
 	"\vCloseReason\x12\x1c\n" +
 	"\x18CLOSE_REASON_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aCLOSE_REASON_WINDOW_LAPSED\x10\x01\x12\x1a\n" +
 	"\x16CLOSE_REASON_WITHDRAWN\x10\x02\x12\x19\n" +
 	"\x15CLOSE_REASON_MEDIATED\x10\x03\x12\x1b\n" +
-	"\x17CLOSE_REASON_ROUTED_OUT\x10\x04*\xa3\x01\n" +
+	"\x17CLOSE_REASON_ROUTED_OUT\x10\x04\x12\x1a\n" +
+	"\x16CLOSE_REASON_COMPLETED\x10\x05*\xc7\x01\n" +
 	"\tAlertKind\x12\x1a\n" +
 	"\x16ALERT_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19ALERT_KIND_GROUP_PETITION\x10\x01\x12\x14\n" +
 	"\x10ALERT_KIND_SPIKE\x10\x02\x12 \n" +
 	"\x1cALERT_KIND_REPEAT_PETITIONER\x10\x03\x12#\n" +
-	"\x1fALERT_KIND_OVERDUE_ACCUMULATION\x10\x04B%Z#xinfang.io/proto/events/v1;eventsv1b\x06proto3"
+	"\x1fALERT_KIND_OVERDUE_ACCUMULATION\x10\x04\x12\"\n" +
+	"\x1eALERT_KIND_ROUTING_NEEDS_STAFF\x10\x05B%Z#xinfang.io/proto/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_xinfang_events_v1_enums_proto_rawDescOnce sync.Once

@@ -84,6 +84,9 @@ type Envelope struct {
 	//	*Envelope_CaseClosed
 	//	*Envelope_CaseFinal
 	//	*Envelope_AlertRaised
+	//	*Envelope_CaseHearingHeld
+	//	*Envelope_CaseDeclined
+	//	*Envelope_CaseDeadlineChanged
 	Payload       isEnvelope_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -419,6 +422,33 @@ func (x *Envelope) GetAlertRaised() *AlertRaised {
 	return nil
 }
 
+func (x *Envelope) GetCaseHearingHeld() *CaseHearingHeld {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_CaseHearingHeld); ok {
+			return x.CaseHearingHeld
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetCaseDeclined() *CaseDeclined {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_CaseDeclined); ok {
+			return x.CaseDeclined
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetCaseDeadlineChanged() *CaseDeadlineChanged {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_CaseDeadlineChanged); ok {
+			return x.CaseDeadlineChanged
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Payload interface {
 	isEnvelope_Payload()
 }
@@ -519,6 +549,18 @@ type Envelope_AlertRaised struct {
 	AlertRaised *AlertRaised `protobuf:"bytes,43,opt,name=alert_raised,json=alertRaised,proto3,oneof"`
 }
 
+type Envelope_CaseHearingHeld struct {
+	CaseHearingHeld *CaseHearingHeld `protobuf:"bytes,44,opt,name=case_hearing_held,json=caseHearingHeld,proto3,oneof"`
+}
+
+type Envelope_CaseDeclined struct {
+	CaseDeclined *CaseDeclined `protobuf:"bytes,45,opt,name=case_declined,json=caseDeclined,proto3,oneof"`
+}
+
+type Envelope_CaseDeadlineChanged struct {
+	CaseDeadlineChanged *CaseDeadlineChanged `protobuf:"bytes,46,opt,name=case_deadline_changed,json=caseDeadlineChanged,proto3,oneof"`
+}
+
 func (*Envelope_PetitionRegistered) isEnvelope_Payload() {}
 
 func (*Envelope_CaseAssigned) isEnvelope_Payload() {}
@@ -566,6 +608,12 @@ func (*Envelope_CaseClosed) isEnvelope_Payload() {}
 func (*Envelope_CaseFinal) isEnvelope_Payload() {}
 
 func (*Envelope_AlertRaised) isEnvelope_Payload() {}
+
+func (*Envelope_CaseHearingHeld) isEnvelope_Payload() {}
+
+func (*Envelope_CaseDeclined) isEnvelope_Payload() {}
+
+func (*Envelope_CaseDeadlineChanged) isEnvelope_Payload() {}
 
 // Actor is who caused an event: a citizen through the web, a clerk, a
 // department's handler, the bureau, the system's own timers, or the importer.
@@ -644,7 +692,7 @@ var File_xinfang_events_v1_envelope_proto protoreflect.FileDescriptor
 
 const file_xinfang_events_v1_envelope_proto_rawDesc = "" +
 	"\n" +
-	" xinfang/events/v1/envelope.proto\x12\x11xinfang.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dxinfang/events/v1/enums.proto\x1a!xinfang/events/v1/lifecycle.proto\"\x85\x12\n" +
+	" xinfang/events/v1/envelope.proto\x12\x11xinfang.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dxinfang/events/v1/enums.proto\x1a!xinfang/events/v1/lifecycle.proto\"\xfd\x13\n" +
 	"\bEnvelope\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x16\n" +
 	"\x06county\x18\x02 \x01(\tR\x06county\x12\x17\n" +
@@ -686,7 +734,10 @@ const file_xinfang_events_v1_envelope_proto_rawDesc = "" +
 	"caseClosed\x12=\n" +
 	"\n" +
 	"case_final\x18* \x01(\v2\x1c.xinfang.events.v1.CaseFinalH\x00R\tcaseFinal\x12C\n" +
-	"\falert_raised\x18+ \x01(\v2\x1e.xinfang.events.v1.AlertRaisedH\x00R\valertRaisedB\t\n" +
+	"\falert_raised\x18+ \x01(\v2\x1e.xinfang.events.v1.AlertRaisedH\x00R\valertRaised\x12P\n" +
+	"\x11case_hearing_held\x18, \x01(\v2\".xinfang.events.v1.CaseHearingHeldH\x00R\x0fcaseHearingHeld\x12F\n" +
+	"\rcase_declined\x18- \x01(\v2\x1f.xinfang.events.v1.CaseDeclinedH\x00R\fcaseDeclined\x12\\\n" +
+	"\x15case_deadline_changed\x18. \x01(\v2&.xinfang.events.v1.CaseDeadlineChangedH\x00R\x13caseDeadlineChangedB\t\n" +
 	"\apayload\"}\n" +
 	"\x05Actor\x120\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1c.xinfang.events.v1.ActorKindR\x04kind\x12\x0e\n" +
@@ -737,7 +788,10 @@ var file_xinfang_events_v1_envelope_proto_goTypes = []any{
 	(*CaseClosed)(nil),              // 24: xinfang.events.v1.CaseClosed
 	(*CaseFinal)(nil),               // 25: xinfang.events.v1.CaseFinal
 	(*AlertRaised)(nil),             // 26: xinfang.events.v1.AlertRaised
-	(ActorKind)(0),                  // 27: xinfang.events.v1.ActorKind
+	(*CaseHearingHeld)(nil),         // 27: xinfang.events.v1.CaseHearingHeld
+	(*CaseDeclined)(nil),            // 28: xinfang.events.v1.CaseDeclined
+	(*CaseDeadlineChanged)(nil),     // 29: xinfang.events.v1.CaseDeadlineChanged
+	(ActorKind)(0),                  // 30: xinfang.events.v1.ActorKind
 }
 var file_xinfang_events_v1_envelope_proto_depIdxs = []int32{
 	2,  // 0: xinfang.events.v1.Envelope.occurred_at:type_name -> google.protobuf.Timestamp
@@ -767,12 +821,15 @@ var file_xinfang_events_v1_envelope_proto_depIdxs = []int32{
 	24, // 24: xinfang.events.v1.Envelope.case_closed:type_name -> xinfang.events.v1.CaseClosed
 	25, // 25: xinfang.events.v1.Envelope.case_final:type_name -> xinfang.events.v1.CaseFinal
 	26, // 26: xinfang.events.v1.Envelope.alert_raised:type_name -> xinfang.events.v1.AlertRaised
-	27, // 27: xinfang.events.v1.Actor.kind:type_name -> xinfang.events.v1.ActorKind
-	28, // [28:28] is the sub-list for method output_type
-	28, // [28:28] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	27, // 27: xinfang.events.v1.Envelope.case_hearing_held:type_name -> xinfang.events.v1.CaseHearingHeld
+	28, // 28: xinfang.events.v1.Envelope.case_declined:type_name -> xinfang.events.v1.CaseDeclined
+	29, // 29: xinfang.events.v1.Envelope.case_deadline_changed:type_name -> xinfang.events.v1.CaseDeadlineChanged
+	30, // 30: xinfang.events.v1.Actor.kind:type_name -> xinfang.events.v1.ActorKind
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_xinfang_events_v1_envelope_proto_init() }
@@ -807,6 +864,9 @@ func file_xinfang_events_v1_envelope_proto_init() {
 		(*Envelope_CaseClosed)(nil),
 		(*Envelope_CaseFinal)(nil),
 		(*Envelope_AlertRaised)(nil),
+		(*Envelope_CaseHearingHeld)(nil),
+		(*Envelope_CaseDeclined)(nil),
+		(*Envelope_CaseDeadlineChanged)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

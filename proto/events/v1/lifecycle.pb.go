@@ -1936,6 +1936,269 @@ func (x *AlertRaised) GetCaseIds() []string {
 	return nil
 }
 
+// case.hearing_held — a 听证 of the re-review (Art. 36). Its days are not
+// counted against the re-review decision clock, which moves by them;
+// case.re_review_decided carries the total.
+type CaseHearingHeld struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ReviewingBody string                 `protobuf:"bytes,1,opt,name=reviewing_body,json=reviewingBody,proto3" json:"reviewing_body,omitempty"`
+	// First and last day of the hearing (both counted as paused).
+	From string `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	To   string `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	Days uint32 `protobuf:"varint,4,opt,name=days,proto3" json:"days,omitempty"`
+	// The re-review decision due date after the pause.
+	DecisionDue   string `protobuf:"bytes,5,opt,name=decision_due,json=decisionDue,proto3" json:"decision_due,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CaseHearingHeld) Reset() {
+	*x = CaseHearingHeld{}
+	mi := &file_xinfang_events_v1_lifecycle_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CaseHearingHeld) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CaseHearingHeld) ProtoMessage() {}
+
+func (x *CaseHearingHeld) ProtoReflect() protoreflect.Message {
+	mi := &file_xinfang_events_v1_lifecycle_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CaseHearingHeld.ProtoReflect.Descriptor instead.
+func (*CaseHearingHeld) Descriptor() ([]byte, []int) {
+	return file_xinfang_events_v1_lifecycle_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *CaseHearingHeld) GetReviewingBody() string {
+	if x != nil {
+		return x.ReviewingBody
+	}
+	return ""
+}
+
+func (x *CaseHearingHeld) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *CaseHearingHeld) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *CaseHearingHeld) GetDays() uint32 {
+	if x != nil {
+		return x.Days
+	}
+	return 0
+}
+
+func (x *CaseHearingHeld) GetDecisionDue() string {
+	if x != nil {
+		return x.DecisionDue
+	}
+	return ""
+}
+
+// case.declined — the handling department decided not to accept the matter
+// (不予受理) and told the petitioner in writing (Art. 23), citing the statutory
+// reason (Arts 19, 31, 36(3)). A case.closed (ROUTED_OUT) follows: like
+// routing's case.not_accepted, the matter is not handled here.
+type CaseDeclined struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Department string                 `protobuf:"bytes,1,opt,name=department,proto3" json:"department,omitempty"`
+	Reason     NotAcceptedReason      `protobuf:"varint,2,opt,name=reason,proto3,enum=xinfang.events.v1.NotAcceptedReason" json:"reason,omitempty"`
+	// Article cited, e.g. "31".
+	Article string `protobuf:"bytes,3,opt,name=article,proto3" json:"article,omitempty"`
+	// When the written notice went out.
+	NotifiedOn string `protobuf:"bytes,4,opt,name=notified_on,json=notifiedOn,proto3" json:"notified_on,omitempty"`
+	// For NOT_ACCEPTED_REASON_LEGAL_CHANNEL: the procedure and the guidance
+	// given to the petitioner.
+	LegalChannel LegalChannel `protobuf:"varint,5,opt,name=legal_channel,json=legalChannel,proto3,enum=xinfang.events.v1.LegalChannel" json:"legal_channel,omitempty"`
+	Guidance     string       `protobuf:"bytes,6,opt,name=guidance,proto3" json:"guidance,omitempty"`
+	// The open or final case this matter repeats, when the reason is one.
+	LinkedCaseId  string `protobuf:"bytes,7,opt,name=linked_case_id,json=linkedCaseId,proto3" json:"linked_case_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CaseDeclined) Reset() {
+	*x = CaseDeclined{}
+	mi := &file_xinfang_events_v1_lifecycle_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CaseDeclined) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CaseDeclined) ProtoMessage() {}
+
+func (x *CaseDeclined) ProtoReflect() protoreflect.Message {
+	mi := &file_xinfang_events_v1_lifecycle_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CaseDeclined.ProtoReflect.Descriptor instead.
+func (*CaseDeclined) Descriptor() ([]byte, []int) {
+	return file_xinfang_events_v1_lifecycle_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *CaseDeclined) GetDepartment() string {
+	if x != nil {
+		return x.Department
+	}
+	return ""
+}
+
+func (x *CaseDeclined) GetReason() NotAcceptedReason {
+	if x != nil {
+		return x.Reason
+	}
+	return NotAcceptedReason_NOT_ACCEPTED_REASON_UNSPECIFIED
+}
+
+func (x *CaseDeclined) GetArticle() string {
+	if x != nil {
+		return x.Article
+	}
+	return ""
+}
+
+func (x *CaseDeclined) GetNotifiedOn() string {
+	if x != nil {
+		return x.NotifiedOn
+	}
+	return ""
+}
+
+func (x *CaseDeclined) GetLegalChannel() LegalChannel {
+	if x != nil {
+		return x.LegalChannel
+	}
+	return LegalChannel_LEGAL_CHANNEL_UNSPECIFIED
+}
+
+func (x *CaseDeclined) GetGuidance() string {
+	if x != nil {
+		return x.Guidance
+	}
+	return ""
+}
+
+func (x *CaseDeclined) GetLinkedCaseId() string {
+	if x != nil {
+		return x.LinkedCaseId
+	}
+	return ""
+}
+
+// case.deadline_changed — a running obligation's due date moved earlier
+// because the county's rules changed (a stricter deadline override or a
+// calendar correction). A change of rules never moves a due date later.
+type CaseDeadlineChanged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Clock Clock                  `protobuf:"varint,1,opt,name=clock,proto3,enum=xinfang.events.v1.Clock" json:"clock,omitempty"`
+	// The body the obligation lies with.
+	Department  string `protobuf:"bytes,2,opt,name=department,proto3" json:"department,omitempty"`
+	PreviousDue string `protobuf:"bytes,3,opt,name=previous_due,json=previousDue,proto3" json:"previous_due,omitempty"`
+	NewDue      string `protobuf:"bytes,4,opt,name=new_due,json=newDue,proto3" json:"new_due,omitempty"`
+	// Content hash of the county rules that changed it.
+	RulesVersion  string `protobuf:"bytes,5,opt,name=rules_version,json=rulesVersion,proto3" json:"rules_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CaseDeadlineChanged) Reset() {
+	*x = CaseDeadlineChanged{}
+	mi := &file_xinfang_events_v1_lifecycle_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CaseDeadlineChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CaseDeadlineChanged) ProtoMessage() {}
+
+func (x *CaseDeadlineChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_xinfang_events_v1_lifecycle_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CaseDeadlineChanged.ProtoReflect.Descriptor instead.
+func (*CaseDeadlineChanged) Descriptor() ([]byte, []int) {
+	return file_xinfang_events_v1_lifecycle_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *CaseDeadlineChanged) GetClock() Clock {
+	if x != nil {
+		return x.Clock
+	}
+	return Clock_CLOCK_UNSPECIFIED
+}
+
+func (x *CaseDeadlineChanged) GetDepartment() string {
+	if x != nil {
+		return x.Department
+	}
+	return ""
+}
+
+func (x *CaseDeadlineChanged) GetPreviousDue() string {
+	if x != nil {
+		return x.PreviousDue
+	}
+	return ""
+}
+
+func (x *CaseDeadlineChanged) GetNewDue() string {
+	if x != nil {
+		return x.NewDue
+	}
+	return ""
+}
+
+func (x *CaseDeadlineChanged) GetRulesVersion() string {
+	if x != nil {
+		return x.RulesVersion
+	}
+	return ""
+}
+
 var File_xinfang_events_v1_lifecycle_proto protoreflect.FileDescriptor
 
 const file_xinfang_events_v1_lifecycle_proto_rawDesc = "" +
@@ -2109,7 +2372,32 @@ const file_xinfang_events_v1_lifecycle_proto_rawDesc = "" +
 	"\tthreshold\x18\x06 \x01(\x01R\tthreshold\x12\x16\n" +
 	"\x06window\x18\a \x01(\tR\x06window\x12\x18\n" +
 	"\amessage\x18\b \x01(\tR\amessage\x12\x19\n" +
-	"\bcase_ids\x18\t \x03(\tR\acaseIdsB%Z#xinfang.io/proto/events/v1;eventsv1b\x06proto3"
+	"\bcase_ids\x18\t \x03(\tR\acaseIds\"\x93\x01\n" +
+	"\x0fCaseHearingHeld\x12%\n" +
+	"\x0ereviewing_body\x18\x01 \x01(\tR\rreviewingBody\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x03 \x01(\tR\x02to\x12\x12\n" +
+	"\x04days\x18\x04 \x01(\rR\x04days\x12!\n" +
+	"\fdecision_due\x18\x05 \x01(\tR\vdecisionDue\"\xaf\x02\n" +
+	"\fCaseDeclined\x12\x1e\n" +
+	"\n" +
+	"department\x18\x01 \x01(\tR\n" +
+	"department\x12<\n" +
+	"\x06reason\x18\x02 \x01(\x0e2$.xinfang.events.v1.NotAcceptedReasonR\x06reason\x12\x18\n" +
+	"\aarticle\x18\x03 \x01(\tR\aarticle\x12\x1f\n" +
+	"\vnotified_on\x18\x04 \x01(\tR\n" +
+	"notifiedOn\x12D\n" +
+	"\rlegal_channel\x18\x05 \x01(\x0e2\x1f.xinfang.events.v1.LegalChannelR\flegalChannel\x12\x1a\n" +
+	"\bguidance\x18\x06 \x01(\tR\bguidance\x12$\n" +
+	"\x0elinked_case_id\x18\a \x01(\tR\flinkedCaseId\"\xc6\x01\n" +
+	"\x13CaseDeadlineChanged\x12.\n" +
+	"\x05clock\x18\x01 \x01(\x0e2\x18.xinfang.events.v1.ClockR\x05clock\x12\x1e\n" +
+	"\n" +
+	"department\x18\x02 \x01(\tR\n" +
+	"department\x12!\n" +
+	"\fprevious_due\x18\x03 \x01(\tR\vpreviousDue\x12\x17\n" +
+	"\anew_due\x18\x04 \x01(\tR\x06newDue\x12#\n" +
+	"\rrules_version\x18\x05 \x01(\tR\frulesVersionB%Z#xinfang.io/proto/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_xinfang_events_v1_lifecycle_proto_rawDescOnce sync.Once
@@ -2123,7 +2411,7 @@ func file_xinfang_events_v1_lifecycle_proto_rawDescGZIP() []byte {
 	return file_xinfang_events_v1_lifecycle_proto_rawDescData
 }
 
-var file_xinfang_events_v1_lifecycle_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_xinfang_events_v1_lifecycle_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_xinfang_events_v1_lifecycle_proto_goTypes = []any{
 	(*Content)(nil),                 // 0: xinfang.events.v1.Content
 	(*PetitionRegistered)(nil),      // 1: xinfang.events.v1.PetitionRegistered
@@ -2151,55 +2439,61 @@ var file_xinfang_events_v1_lifecycle_proto_goTypes = []any{
 	(*CaseClosed)(nil),              // 23: xinfang.events.v1.CaseClosed
 	(*CaseFinal)(nil),               // 24: xinfang.events.v1.CaseFinal
 	(*AlertRaised)(nil),             // 25: xinfang.events.v1.AlertRaised
-	(Channel)(0),                    // 26: xinfang.events.v1.Channel
-	(Category)(0),                   // 27: xinfang.events.v1.Category
-	(*timestamppb.Timestamp)(nil),   // 28: google.protobuf.Timestamp
-	(AssignMode)(0),                 // 29: xinfang.events.v1.AssignMode
-	(LegalChannel)(0),               // 30: xinfang.events.v1.LegalChannel
-	(NotAcceptedReason)(0),          // 31: xinfang.events.v1.NotAcceptedReason
-	(Clock)(0),                      // 32: xinfang.events.v1.Clock
-	(ReplyOutcome)(0),               // 33: xinfang.events.v1.ReplyOutcome
-	(ServiceMethod)(0),              // 34: xinfang.events.v1.ServiceMethod
-	(EvaluationTarget)(0),           // 35: xinfang.events.v1.EvaluationTarget
-	(Rating)(0),                     // 36: xinfang.events.v1.Rating
-	(ReviewOutcome)(0),              // 37: xinfang.events.v1.ReviewOutcome
-	(MediationKind)(0),              // 38: xinfang.events.v1.MediationKind
-	(SupervisionActionKind)(0),      // 39: xinfang.events.v1.SupervisionActionKind
-	(CaseFlag)(0),                   // 40: xinfang.events.v1.CaseFlag
-	(CloseReason)(0),                // 41: xinfang.events.v1.CloseReason
-	(AlertKind)(0),                  // 42: xinfang.events.v1.AlertKind
+	(*CaseHearingHeld)(nil),         // 26: xinfang.events.v1.CaseHearingHeld
+	(*CaseDeclined)(nil),            // 27: xinfang.events.v1.CaseDeclined
+	(*CaseDeadlineChanged)(nil),     // 28: xinfang.events.v1.CaseDeadlineChanged
+	(Channel)(0),                    // 29: xinfang.events.v1.Channel
+	(Category)(0),                   // 30: xinfang.events.v1.Category
+	(*timestamppb.Timestamp)(nil),   // 31: google.protobuf.Timestamp
+	(AssignMode)(0),                 // 32: xinfang.events.v1.AssignMode
+	(LegalChannel)(0),               // 33: xinfang.events.v1.LegalChannel
+	(NotAcceptedReason)(0),          // 34: xinfang.events.v1.NotAcceptedReason
+	(Clock)(0),                      // 35: xinfang.events.v1.Clock
+	(ReplyOutcome)(0),               // 36: xinfang.events.v1.ReplyOutcome
+	(ServiceMethod)(0),              // 37: xinfang.events.v1.ServiceMethod
+	(EvaluationTarget)(0),           // 38: xinfang.events.v1.EvaluationTarget
+	(Rating)(0),                     // 39: xinfang.events.v1.Rating
+	(ReviewOutcome)(0),              // 40: xinfang.events.v1.ReviewOutcome
+	(MediationKind)(0),              // 41: xinfang.events.v1.MediationKind
+	(SupervisionActionKind)(0),      // 42: xinfang.events.v1.SupervisionActionKind
+	(CaseFlag)(0),                   // 43: xinfang.events.v1.CaseFlag
+	(CloseReason)(0),                // 44: xinfang.events.v1.CloseReason
+	(AlertKind)(0),                  // 45: xinfang.events.v1.AlertKind
 }
 var file_xinfang_events_v1_lifecycle_proto_depIdxs = []int32{
-	26, // 0: xinfang.events.v1.PetitionRegistered.channel:type_name -> xinfang.events.v1.Channel
+	29, // 0: xinfang.events.v1.PetitionRegistered.channel:type_name -> xinfang.events.v1.Channel
 	0,  // 1: xinfang.events.v1.PetitionRegistered.content:type_name -> xinfang.events.v1.Content
-	27, // 2: xinfang.events.v1.PetitionRegistered.category_hint:type_name -> xinfang.events.v1.Category
-	28, // 3: xinfang.events.v1.PetitionRegistered.received_at:type_name -> google.protobuf.Timestamp
-	29, // 4: xinfang.events.v1.CaseAssigned.mode:type_name -> xinfang.events.v1.AssignMode
-	27, // 5: xinfang.events.v1.CaseAssigned.category:type_name -> xinfang.events.v1.Category
+	30, // 2: xinfang.events.v1.PetitionRegistered.category_hint:type_name -> xinfang.events.v1.Category
+	31, // 3: xinfang.events.v1.PetitionRegistered.received_at:type_name -> google.protobuf.Timestamp
+	32, // 4: xinfang.events.v1.CaseAssigned.mode:type_name -> xinfang.events.v1.AssignMode
+	30, // 5: xinfang.events.v1.CaseAssigned.category:type_name -> xinfang.events.v1.Category
 	2,  // 6: xinfang.events.v1.CaseAssigned.overrides:type_name -> xinfang.events.v1.GuardOverride
-	27, // 7: xinfang.events.v1.CaseDiverted.category:type_name -> xinfang.events.v1.Category
-	30, // 8: xinfang.events.v1.CaseDiverted.legal_channel:type_name -> xinfang.events.v1.LegalChannel
-	27, // 9: xinfang.events.v1.CaseForwarded.category:type_name -> xinfang.events.v1.Category
-	31, // 10: xinfang.events.v1.CaseNotAccepted.reason:type_name -> xinfang.events.v1.NotAcceptedReason
-	27, // 11: xinfang.events.v1.CaseAccepted.category:type_name -> xinfang.events.v1.Category
-	32, // 12: xinfang.events.v1.CaseAccepted.clock:type_name -> xinfang.events.v1.Clock
-	33, // 13: xinfang.events.v1.CaseReplied.outcome:type_name -> xinfang.events.v1.ReplyOutcome
-	34, // 14: xinfang.events.v1.CaseServed.method:type_name -> xinfang.events.v1.ServiceMethod
-	35, // 15: xinfang.events.v1.CaseEvaluated.target:type_name -> xinfang.events.v1.EvaluationTarget
-	36, // 16: xinfang.events.v1.CaseEvaluated.rating:type_name -> xinfang.events.v1.Rating
-	37, // 17: xinfang.events.v1.CaseReviewDecided.outcome:type_name -> xinfang.events.v1.ReviewOutcome
-	37, // 18: xinfang.events.v1.CaseReReviewDecided.outcome:type_name -> xinfang.events.v1.ReviewOutcome
-	38, // 19: xinfang.events.v1.CaseMediated.kind:type_name -> xinfang.events.v1.MediationKind
-	39, // 20: xinfang.events.v1.CaseSupervisionAction.kind:type_name -> xinfang.events.v1.SupervisionActionKind
-	32, // 21: xinfang.events.v1.CaseSupervisionAction.clock:type_name -> xinfang.events.v1.Clock
-	40, // 22: xinfang.events.v1.CaseFlagged.flag:type_name -> xinfang.events.v1.CaseFlag
-	41, // 23: xinfang.events.v1.CaseClosed.reason:type_name -> xinfang.events.v1.CloseReason
-	42, // 24: xinfang.events.v1.AlertRaised.kind:type_name -> xinfang.events.v1.AlertKind
-	25, // [25:25] is the sub-list for method output_type
-	25, // [25:25] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	30, // 7: xinfang.events.v1.CaseDiverted.category:type_name -> xinfang.events.v1.Category
+	33, // 8: xinfang.events.v1.CaseDiverted.legal_channel:type_name -> xinfang.events.v1.LegalChannel
+	30, // 9: xinfang.events.v1.CaseForwarded.category:type_name -> xinfang.events.v1.Category
+	34, // 10: xinfang.events.v1.CaseNotAccepted.reason:type_name -> xinfang.events.v1.NotAcceptedReason
+	30, // 11: xinfang.events.v1.CaseAccepted.category:type_name -> xinfang.events.v1.Category
+	35, // 12: xinfang.events.v1.CaseAccepted.clock:type_name -> xinfang.events.v1.Clock
+	36, // 13: xinfang.events.v1.CaseReplied.outcome:type_name -> xinfang.events.v1.ReplyOutcome
+	37, // 14: xinfang.events.v1.CaseServed.method:type_name -> xinfang.events.v1.ServiceMethod
+	38, // 15: xinfang.events.v1.CaseEvaluated.target:type_name -> xinfang.events.v1.EvaluationTarget
+	39, // 16: xinfang.events.v1.CaseEvaluated.rating:type_name -> xinfang.events.v1.Rating
+	40, // 17: xinfang.events.v1.CaseReviewDecided.outcome:type_name -> xinfang.events.v1.ReviewOutcome
+	40, // 18: xinfang.events.v1.CaseReReviewDecided.outcome:type_name -> xinfang.events.v1.ReviewOutcome
+	41, // 19: xinfang.events.v1.CaseMediated.kind:type_name -> xinfang.events.v1.MediationKind
+	42, // 20: xinfang.events.v1.CaseSupervisionAction.kind:type_name -> xinfang.events.v1.SupervisionActionKind
+	35, // 21: xinfang.events.v1.CaseSupervisionAction.clock:type_name -> xinfang.events.v1.Clock
+	43, // 22: xinfang.events.v1.CaseFlagged.flag:type_name -> xinfang.events.v1.CaseFlag
+	44, // 23: xinfang.events.v1.CaseClosed.reason:type_name -> xinfang.events.v1.CloseReason
+	45, // 24: xinfang.events.v1.AlertRaised.kind:type_name -> xinfang.events.v1.AlertKind
+	34, // 25: xinfang.events.v1.CaseDeclined.reason:type_name -> xinfang.events.v1.NotAcceptedReason
+	33, // 26: xinfang.events.v1.CaseDeclined.legal_channel:type_name -> xinfang.events.v1.LegalChannel
+	35, // 27: xinfang.events.v1.CaseDeadlineChanged.clock:type_name -> xinfang.events.v1.Clock
+	28, // [28:28] is the sub-list for method output_type
+	28, // [28:28] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_xinfang_events_v1_lifecycle_proto_init() }
@@ -2214,7 +2508,7 @@ func file_xinfang_events_v1_lifecycle_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xinfang_events_v1_lifecycle_proto_rawDesc), len(file_xinfang_events_v1_lifecycle_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -24,6 +24,9 @@ func TestEveryPayloadHasAUniqueType(t *testing.T) {
 		"case.re_review_decided", "case.returned", "case.mediated",
 		"case.supervision_action", "case.supervision_answered", "case.flagged",
 		"case.closed", "case.final", "alert.raised",
+		// Added with the supervision issue's leftovers: re-review hearings,
+		// the department's 不予受理, deadlines moved by a rules change.
+		"case.hearing_held", "case.declined", "case.deadline_changed",
 	}
 	for _, w := range want {
 		if !seen[w] {

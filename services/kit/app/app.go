@@ -48,13 +48,16 @@ type App struct {
 	DB        *store.DB
 	Outbox    *outbox.Outbox
 	Publisher *kafkatransport.Publisher
-	HTTP      *httpserver.Server
+	// Kafka is the county's Kafka: its brokers and the TLS/SASL settings
+	// every connection (writer, consumers, admin calls) uses.
+	Kafka kafkatransport.Cluster
+	HTTP  *httpserver.Server
 	// Auth verifies staff tokens; nil when no key source is configured, in
 	// which case staff endpoints must not be served (see RequireAuth).
 	Auth *auth.Verifier
 
 	relay     *outbox.Relay
-	consumers []*kafkatransport.Consumer
+	consumers []runner
 	workers   []worker
 	closers   []func(context.Context) error
 }
@@ -127,16 +130,24 @@ func New(ctx context.Context, cfg config.Base) (_ *App, err error) {
 		return nil, err
 	}
 
+	security, err := kafkatransport.SecurityConfig{
+		TLS: cfg.KafkaTLS, CAFile: cfg.KafkaTLSCAFile, CertFile: cfg.KafkaTLSCertFile, KeyFile: cfg.KafkaTLSKeyFile,
+		SASLMechanism: cfg.KafkaSASLMechanism, SASLUsername: cfg.KafkaSASLUsername, SASLPasswordFile: cfg.KafkaSASLPasswordFile,
+	}.Build()
+	if err != nil {
+		return nil, fmt.Errorf("kafka security: %w", err)
+	}
+	a.Kafka = kafkatransport.Cluster{Brokers: cfg.Brokers, Security: security}
+	var topics []string // the county's: everything a service produces to
+	for _, s := range eventsv1.Streams() {
+		topics = append(topics, a.Topic(s))
+	}
 	if cfg.CreateTopics {
-		var topics []string
-		for _, s := range eventsv1.Streams() {
-			topics = append(topics, a.Topic(s))
-		}
-		if err := kafkatransport.EnsureTopics(ctx, cfg.Brokers, cfg.TopicPartitions, 1, topics...); err != nil {
+		if err := a.Kafka.EnsureTopics(ctx, cfg.TopicPartitions, 1, topics...); err != nil {
 			return nil, err
 		}
 	}
-	w := kafkatransport.NewWriter(kafkatransport.WriterConfig{Brokers: cfg.Brokers, BatchTimeout: cfg.KafkaBatch})
+	w := kafkatransport.NewWriter(kafkatransport.WriterConfig{Brokers: cfg.Brokers, BatchTimeout: cfg.KafkaBatch, Security: security, Topics: topics})
 	a.Publisher = kafkatransport.NewPublisher(w, a.Registry)
 	a.closers = append(a.closers, func(context.Context) error { return a.Publisher.Close() })
 	a.Outbox = outbox.New(a.DB, a.County)
@@ -153,7 +164,7 @@ func New(ctx context.Context, cfg config.Base) (_ *App, err error) {
 	a.HTTP = httpserver.New(cfg.HTTPAddr, a.Registry, a.Log)
 	a.HTTP.AddReadyCheck("database", func(ctx context.Context) error { return a.DB.PingContext(ctx) })
 	a.HTTP.AddReadyCheck("kafka", func(ctx context.Context) error {
-		return kafkatransport.CheckTopics(ctx, cfg.Brokers, a.Topic(eventsv1.StreamDeadLetter))
+		return a.Kafka.CheckTopics(ctx, a.Topic(eventsv1.StreamDeadLetter))
 	})
 	return a, nil
 }
@@ -225,7 +236,7 @@ func (a *App) Consume(name string, streams []eventsv1.Stream, h kafkatransport.H
 		topics[i] = a.Topic(s)
 	}
 	c, err := kafkatransport.NewConsumer(kafkatransport.ConsumerConfig{
-		Reader:          kafkatransport.ReaderConfig{Brokers: a.Config.Brokers, GroupID: a.GroupID(name), Topics: topics},
+		Reader:          kafkatransport.ReaderConfig{Brokers: a.Config.Brokers, GroupID: a.GroupID(name), Topics: topics, Security: a.Kafka.Security},
 		DeadLetterTopic: a.Topic(eventsv1.StreamDeadLetter),
 		DrainTimeout:    a.Config.ShutdownTimeout,
 	}, h, a.Publisher.Writer(), a.Registry, a.Log)
@@ -234,6 +245,65 @@ func (a *App) Consume(name string, streams []eventsv1.Stream, h kafkatransport.H
 	}
 	a.consumers = append(a.consumers, c)
 	return nil
+}
+
+type runner interface{ Run(ctx context.Context) error }
+
+// BatchOptions tune a batch consumer; zero values take the kit's defaults.
+type BatchOptions struct {
+	MaxBatch int
+	Linger   time.Duration
+}
+
+// ConsumeBatch adds a consumer group member that hands runs of fetched
+// messages to h at once (see kafkatransport.BatchConsumer).
+func (a *App) ConsumeBatch(name string, streams []eventsv1.Stream, h kafkatransport.BatchHandler, o BatchOptions) error {
+	topics := make([]string, len(streams))
+	for i, s := range streams {
+		topics[i] = a.Topic(s)
+	}
+	c, err := kafkatransport.NewBatchConsumer(kafkatransport.BatchConsumerConfig{
+		ConsumerConfig: kafkatransport.ConsumerConfig{
+			Reader:          kafkatransport.ReaderConfig{Brokers: a.Config.Brokers, GroupID: a.GroupID(name), Topics: topics, Security: a.Kafka.Security},
+			DeadLetterTopic: a.Topic(eventsv1.StreamDeadLetter),
+			DrainTimeout:    a.Config.ShutdownTimeout,
+		},
+		MaxBatch: o.MaxBatch, Linger: o.Linger,
+	}, h, a.Publisher.Writer(), a.Registry, a.Log)
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", name, err)
+	}
+	a.consumers = append(a.consumers, c)
+	return nil
+}
+
+// ConsumeInTx is Consume for a handler whose work is all in the service's
+// database: a fetched run of messages is handled in one transaction (the
+// handler's own transactions become savepoints of it, see store.WithTx),
+// so the commit — most of a small message's cost — is paid once per run.
+// If any message of the run fails, the run is rolled back and its messages
+// are handled one at a time as Consume would, with retries and dead
+// letters. The handler must keep every side effect in the database or in
+// after-commit hooks, since a rolled-back run is handled again.
+func (a *App) ConsumeInTx(name string, streams []eventsv1.Stream, h kafkatransport.Handler, o BatchOptions) error {
+	return a.ConsumeBatch(name, streams, txBatch{Handler: h, db: a.DB}, o)
+}
+
+// txBatch handles a batch in one ambient transaction.
+type txBatch struct {
+	kafkatransport.Handler
+	db *store.DB
+}
+
+func (t txBatch) HandleBatch(ctx context.Context, batch []kafkatransport.Delivery) error {
+	return t.db.InTx(ctx, func(tx *store.Tx) error {
+		for _, d := range batch {
+			if err := t.Handler.Handle(store.WithTx(d.Context, tx), d.Message); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // Go adds a background worker (a timer loop, a config watcher). It stops
@@ -278,7 +348,11 @@ func (a *App) Run(ctx context.Context) error {
 		spawn(&workWG, w.name, func() error { return w.run(workCtx) })
 	}
 	spawn(&httpWG, "http", func() error { return a.HTTP.Serve(httpCtx, a.Config.ShutdownTimeout) })
+	if a.Config.DebugAddr != "" {
+		spawn(&httpWG, "debug", func() error { return serveDebug(httpCtx, a.Config.DebugAddr, a.Log) })
+	}
 	a.Log.Info("service started", "http", a.HTTP.Addr(), "brokers", a.Config.Brokers, "db", a.Config.DBDriver)
+	go releaseStartupMemory(workCtx)
 
 	var runErr error
 	select {

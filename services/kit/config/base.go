@@ -6,6 +6,7 @@ import (
 	"io"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -14,19 +15,29 @@ var DefaultPorts = map[string]int{"intake": 8081, "routing": 8082, "supervision"
 
 // Base is the configuration every service shares.
 type Base struct {
-	Service         string
-	County          string
-	CountyFile      string
-	HTTPAddr        string
-	Brokers         []string
-	CreateTopics    bool
-	TopicPartitions int
-	KafkaBatch      time.Duration
-	DBDriver        string
-	DBDSN           string
-	LogLevel        string
-	LogFormat       string
-	ShutdownTimeout time.Duration
+	Service    string
+	County     string
+	CountyFile string
+	HTTPAddr   string
+	Brokers    []string
+	// Kafka TLS and SASL (kafkatransport.SecurityConfig): secrets come from
+	// files (in a cluster, the operator's mount of the County's Kafka
+	// credentials Secret), never from flags or plain variables.
+	KafkaTLS              bool
+	KafkaTLSCAFile        string
+	KafkaTLSCertFile      string
+	KafkaTLSKeyFile       string
+	KafkaSASLMechanism    string
+	KafkaSASLUsername     string
+	KafkaSASLPasswordFile string
+	CreateTopics          bool
+	TopicPartitions       int
+	KafkaBatch            time.Duration
+	DBDriver              string
+	DBDSN                 string
+	LogLevel              string
+	LogFormat             string
+	ShutdownTimeout       time.Duration
 	// Staff token verification: exactly one key source for services with
 	// staff endpoints.
 	AuthHS256SecretFile    string
@@ -37,6 +48,9 @@ type Base struct {
 	DevClockSpeed int
 	DevClockStart string
 	DevClockEpoch string
+	// DebugAddr serves net/http/pprof on its own listener when set; never on
+	// the API port, so profiling cannot be reached through an ingress.
+	DebugAddr string
 	// LogOutput receives the logs (os.Stderr when nil); tests capture them.
 	LogOutput io.Writer
 }
@@ -52,6 +66,13 @@ func (b *Base) Register(s *Set, service string) {
 	s.String(&b.CountyFile, "county-file", "XINFANG_COUNTY_FILE", "operator/config/samples/county_anji.yaml", "county configuration: a County manifest or a bare spec, hot-reloaded")
 	s.String(&b.HTTPAddr, "http-addr", "XINFANG_HTTP_ADDR", fmt.Sprintf("127.0.0.1:%d", port), "HTTP listen address (API, /healthz, /readyz, /metrics)")
 	s.List(&b.Brokers, "kafka-brokers", "XINFANG_KAFKA_BROKERS", "127.0.0.1:19092", "Kafka bootstrap servers")
+	s.Bool(&b.KafkaTLS, "kafka-tls", "XINFANG_KAFKA_TLS", false, "connect to Kafka over TLS (system roots unless XINFANG_KAFKA_TLS_CA_FILE); a CA or client certificate file implies it")
+	s.String(&b.KafkaTLSCAFile, "kafka-tls-ca-file", "XINFANG_KAFKA_TLS_CA_FILE", "", "PEM file of the CAs that sign the brokers' certificates")
+	s.String(&b.KafkaTLSCertFile, "kafka-tls-cert-file", "XINFANG_KAFKA_TLS_CERT_FILE", "", "PEM file of the client certificate (mutual TLS; with XINFANG_KAFKA_TLS_KEY_FILE)")
+	s.String(&b.KafkaTLSKeyFile, "kafka-tls-key-file", "XINFANG_KAFKA_TLS_KEY_FILE", "", "PEM file of the client certificate's key")
+	s.String(&b.KafkaSASLMechanism, "kafka-sasl-mechanism", "XINFANG_KAFKA_SASL_MECHANISM", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: no SASL)")
+	s.String(&b.KafkaSASLUsername, "kafka-sasl-username", "XINFANG_KAFKA_SASL_USERNAME", "", "SASL user name")
+	s.String(&b.KafkaSASLPasswordFile, "kafka-sasl-password-file", "XINFANG_KAFKA_SASL_PASSWORD_FILE", "", "file holding the SASL password (never a flag or variable of its own)")
 	s.Bool(&b.CreateTopics, "kafka-create-topics", "XINFANG_KAFKA_CREATE_TOPICS", true, "create the county's topics at start when missing (the operator provisions them in clusters)")
 	s.Int(&b.TopicPartitions, "kafka-partitions", "XINFANG_KAFKA_PARTITIONS", 6, "partitions of topics this service creates")
 	s.Duration(&b.KafkaBatch, "kafka-batch-timeout", "XINFANG_KAFKA_BATCH_TIMEOUT", 2*time.Millisecond, "longest wait to fill a produce batch")
@@ -64,6 +85,7 @@ func (b *Base) Register(s *Set, service string) {
 	s.String(&b.AuthRS256PublicKeyFile, "auth-rs256-public-key-file", "XINFANG_AUTH_RS256_PUBLIC_KEY_FILE", "", "PEM file of the RS256 public key staff tokens are signed with")
 	s.String(&b.AuthJWKS, "auth-jwks", "XINFANG_AUTH_JWKS", "", "JWKS URL (https://…) or file with the RS256 keys staff tokens are signed with (clusters)")
 	s.String(&b.AuthIssuer, "auth-issuer", "XINFANG_AUTH_ISSUER", "", "required iss claim of staff tokens, when set")
+	s.String(&b.DebugAddr, "debug-addr", "XINFANG_DEBUG_ADDR", "", "listen address of the Go profiler (/debug/pprof/), off when empty; keep it on loopback")
 	s.Int(&b.DevClockSpeed, "dev-clock-speed", "XINFANG_DEV_CLOCK_SPEED", 1, "dev mode only, never in production: service time runs this many times faster than real time (make demo: 28800, a day every 3 s); needs the HS256 dev secret and is logged loudly")
 	s.String(&b.DevClockStart, "dev-clock-start", "XINFANG_DEV_CLOCK_START", "", "dev mode only: the accelerated clock's starting time (RFC 3339); default now")
 	s.String(&b.DevClockEpoch, "dev-clock-epoch", "XINFANG_DEV_CLOCK_EPOCH", "", "dev mode only: the real time (RFC 3339) at which the accelerated clock reads its start, so that every service agrees; default the process start")
@@ -79,6 +101,17 @@ func (b *Base) Validate() error {
 	}
 	if len(b.Brokers) == 0 {
 		errs = append(errs, errors.New("XINFANG_KAFKA_BROKERS: at least one broker is required"))
+	}
+	switch strings.ToUpper(b.KafkaSASLMechanism) {
+	case "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+	default:
+		errs = append(errs, fmt.Errorf("XINFANG_KAFKA_SASL_MECHANISM=%q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", b.KafkaSASLMechanism))
+	}
+	if b.KafkaSASLMechanism != "" && (b.KafkaSASLUsername == "" || b.KafkaSASLPasswordFile == "") {
+		errs = append(errs, fmt.Errorf("XINFANG_KAFKA_SASL_MECHANISM=%s: needs XINFANG_KAFKA_SASL_USERNAME and XINFANG_KAFKA_SASL_PASSWORD_FILE", b.KafkaSASLMechanism))
+	}
+	if (b.KafkaTLSCertFile == "") != (b.KafkaTLSKeyFile == "") {
+		errs = append(errs, errors.New("XINFANG_KAFKA_TLS_CERT_FILE and XINFANG_KAFKA_TLS_KEY_FILE: set both or neither"))
 	}
 	if b.TopicPartitions < 1 {
 		errs = append(errs, fmt.Errorf("XINFANG_KAFKA_PARTITIONS=%d: must be at least 1", b.TopicPartitions))

@@ -19,7 +19,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Check is a readiness check; a nil error means ready.
@@ -67,8 +71,7 @@ func New(addr string, reg *prometheus.Registry, log *slog.Logger) *Server {
 
 // Handle registers an API route ("POST /v1/petitions"): traced, measured.
 func (s *Server) Handle(pattern string, h http.Handler) {
-	s.mux.Handle(pattern, otelhttp.NewHandler(s.red(pattern, h), pattern,
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Pattern })))
+	s.mux.Handle(pattern, s.red(pattern, h))
 }
 
 // AddReadyCheck adds a named readiness check.
@@ -118,11 +121,27 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.ResponseWriter.WriteHeader(code)
 }
 
+// red traces and measures a route: a server span per request (continuing
+// the caller's W3C trace context) and the RED metrics. It stands in for
+// otelhttp, whose response-writer wrappers weigh half a megabyte of code in
+// every binary — resident memory in each of a county's four services.
 func (s *Server) red(route string, h http.Handler) http.Handler {
+	tracer := otel.Tracer("xinfang.io/services/kit/httpserver")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := tracer.Start(ctx, route, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
+			attribute.String("http.request.method", r.Method),
+			attribute.String("http.route", route),
+			attribute.String("url.path", r.URL.Path),
+		))
+		defer span.End()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-		h.ServeHTTP(rec, r)
+		h.ServeHTTP(rec, r.WithContext(ctx))
+		span.SetAttributes(attribute.Int("http.response.status_code", rec.code))
+		if rec.code >= 500 {
+			span.SetStatus(codes.Error, http.StatusText(rec.code))
+		}
 		s.duration.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
 		s.requests.WithLabelValues(route, r.Method, strconv.Itoa(rec.code)).Inc()
 	})

@@ -16,6 +16,14 @@ type WriterConfig struct {
 	BatchSize int
 	// WriteTimeout bounds one write (default 10s).
 	WriteTimeout time.Duration
+	// Security is TLS and SASL (nil: plaintext, no authentication).
+	Security *Security
+	// Topics the writer produces to (all when empty). The writer's metadata
+	// covers these only: a kafka-go transport otherwise fetches the metadata
+	// of every topic in the cluster on each refresh (every 2 s here) — with a
+	// thousand counties on one Kafka, tens of thousands of partitions, from
+	// every pod.
+	Topics []string
 }
 
 // NewWriter returns a writer with the project's safe settings: acks from all
@@ -37,7 +45,7 @@ func NewWriter(c WriterConfig) *kafka.Writer {
 		// A transport of its own: kafka-go's shared DefaultTransport caches
 		// metadata for 6s across all writers, so a topic created meanwhile
 		// (by the operator, or EnsureTopics) stays "unknown" to every writer.
-		Transport:       &kafka.Transport{MetadataTTL: 2 * time.Second, DialTimeout: 5 * time.Second},
+		Transport:       c.Security.transport(&kafka.Transport{MetadataTTL: 2 * time.Second, DialTimeout: 5 * time.Second, MetadataTopics: c.Topics}),
 		Balancer:        &kafka.Hash{},
 		RequiredAcks:    kafka.RequireAll,
 		BatchTimeout:    c.BatchTimeout,
@@ -64,6 +72,8 @@ type ReaderConfig struct {
 	CommitInterval time.Duration
 	// SessionTimeout is how soon a dead member's partitions move (default 6s).
 	SessionTimeout time.Duration
+	// Security is TLS and SASL (nil: plaintext, no authentication).
+	Security *Security
 }
 
 // NewReader returns a consumer-group reader with tuned group timings: a
@@ -80,6 +90,7 @@ func NewReader(c ReaderConfig) *kafka.Reader {
 	}
 	return kafka.NewReader(kafka.ReaderConfig{
 		Brokers:                c.Brokers,
+		Dialer:                 c.Security.dialer(10 * time.Second),
 		GroupID:                c.GroupID,
 		GroupTopics:            c.Topics,
 		MinBytes:               1,

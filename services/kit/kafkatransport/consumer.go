@@ -12,11 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
-
-	"xinfang.io/services/kit/tracing"
 )
 
 // ConsumerConfig configures a Consumer.
@@ -78,6 +75,11 @@ func NewConsumer(cfg ConsumerConfig, h Handler, dlq *kafka.Writer, reg prometheu
 	}
 	if log == nil {
 		log = slog.Default()
+	}
+	if cfg.Reader.Security == nil {
+		// The same connection security as the dead-letter writer (the
+		// app's), so no consumer is left in plaintext on a secured Kafka.
+		cfg.Reader.Security = securityOf(dlq)
 	}
 	c := &Consumer{
 		cfg:     cfg,
@@ -176,28 +178,7 @@ func (c *Consumer) handle(ctx, runCtx context.Context, msg kafka.Message) bool {
 	group := c.cfg.Reader.GroupID
 	defer func() { c.duration.WithLabelValues(group, msg.Topic).Observe(time.Since(start).Seconds()) }()
 
-	producer := tracing.Extract(context.Background(), msg.Headers)
-	psc := trace.SpanContextFromContext(producer)
-	opts := []trace.SpanStartOption{
-		trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(
-			attribute.String("messaging.system", "kafka"),
-			attribute.String("messaging.operation.type", "process"),
-			attribute.String("messaging.destination.name", msg.Topic),
-			attribute.String("messaging.consumer.group.name", group),
-			attribute.Int("messaging.destination.partition.id", msg.Partition),
-			attribute.Int64("messaging.kafka.offset", msg.Offset),
-			attribute.String("messaging.message.id", Header(msg, HeaderEventID)),
-			attribute.String("event.type", Header(msg, HeaderEventType)),
-			tracing.CaseIDKey.String(string(msg.Key)),
-		),
-	}
-	if psc.IsValid() {
-		// Parented on the producer (one trace per case) and linked to it, as
-		// the messaging conventions recommend for consumers.
-		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: psc}))
-	}
-	sctx, span := c.tracer.Start(tracing.Extract(ctx, msg.Headers), "process "+msg.Topic, opts...)
+	sctx, span, _ := c.startSpan(ctx, msg)
 	defer span.End()
 
 	var err error

@@ -9,10 +9,28 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
+// Cluster is a Kafka cluster as a service reaches it: its bootstrap
+// servers and the connection's security.
+type Cluster struct {
+	Brokers  []string
+	Security *Security
+}
+
 // EnsureTopics creates the topics that do not exist yet. In a cluster the
 // operator provisions topics; services call this in dev mode and tests.
 func EnsureTopics(ctx context.Context, brokers []string, partitions, replication int, topics ...string) error {
-	client, done := newClient(brokers, 10*time.Second)
+	return Cluster{Brokers: brokers}.EnsureTopics(ctx, partitions, replication, topics...)
+}
+
+// CheckTopics reports an error unless the brokers answer and every topic
+// exists; it is the readiness check of a service's Kafka side.
+func CheckTopics(ctx context.Context, brokers []string, topics ...string) error {
+	return Cluster{Brokers: brokers}.CheckTopics(ctx, topics...)
+}
+
+// EnsureTopics creates the topics that do not exist yet.
+func (k Cluster) EnsureTopics(ctx context.Context, partitions, replication int, topics ...string) error {
+	client, done := k.client(10*time.Second, topics)
 	defer done()
 	req := &kafka.CreateTopicsRequest{}
 	for _, t := range topics {
@@ -32,9 +50,9 @@ func EnsureTopics(ctx context.Context, brokers []string, partitions, replication
 }
 
 // CheckTopics reports an error unless the brokers answer and every topic
-// exists; it is the readiness check of a service's Kafka side.
-func CheckTopics(ctx context.Context, brokers []string, topics ...string) error {
-	client, done := newClient(brokers, 5*time.Second)
+// exists.
+func (k Cluster) CheckTopics(ctx context.Context, topics ...string) error {
+	client, done := k.client(5*time.Second, topics)
 	defer done()
 	resp, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
 	if err != nil {
@@ -54,10 +72,11 @@ func CheckTopics(ctx context.Context, brokers []string, topics ...string) error 
 	return nil
 }
 
-// newClient returns an admin client with a transport of its own: kafka-go's
+// client returns an admin client with a transport of its own: kafka-go's
 // shared DefaultTransport keeps a pooled connection that, after a broker
-// restart, fails the next call with "unexpected EOF".
-func newClient(brokers []string, timeout time.Duration) (*kafka.Client, func()) {
-	tr := &kafka.Transport{}
-	return &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: timeout, Transport: tr}, tr.CloseIdleConnections
+// restart, fails the next call with "unexpected EOF". Its metadata covers
+// the topics at hand, not the whole cluster's (see WriterConfig.Topics).
+func (k Cluster) client(timeout time.Duration, topics []string) (*kafka.Client, func()) {
+	tr := k.Security.transport(&kafka.Transport{MetadataTopics: topics})
+	return &kafka.Client{Addr: kafka.TCP(k.Brokers...), Timeout: timeout, Transport: tr}, tr.CloseIdleConnections
 }

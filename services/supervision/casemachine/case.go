@@ -147,15 +147,23 @@ type Review struct {
 	HearingDays  int         `json:"hearingDays,omitempty"`
 }
 
-// RoutedOut records a routing decision that closed the case.
+// RoutedOut records a decision that took the case out of the bureau's
+// hands: routing's (diverted, forwarded, not accepted) or the handling
+// department's 不予受理 (declined).
 type RoutedOut struct {
-	Decision    string      `json:"decision"` // diverted | forwarded | not-accepted
+	Decision    string      `json:"decision"` // diverted | forwarded | not-accepted | declined
 	On          county.Date `json:"on"`
 	Body        string      `json:"body,omitempty"`        // diverted: the legal channel's body
-	Guidance    string      `json:"guidance,omitempty"`    // diverted: the text for the petitioner
+	Guidance    string      `json:"guidance,omitempty"`    // diverted, declined: the text for the petitioner
 	Destination string      `json:"destination,omitempty"` // forwarded
-	Article     string      `json:"article,omitempty"`     // not accepted: the article cited
+	Article     string      `json:"article,omitempty"`     // not accepted, declined: the article cited
 	Reason      string      `json:"reason,omitempty"`
+	// Declined: the department that decided, its statutory reason and, for
+	// a legal-channel matter, the procedure.
+	Department   string `json:"department,omitempty"`
+	NotAccepted  string `json:"notAccepted,omitempty"`
+	LegalChannel string `json:"legalChannel,omitempty"`
+	LinkedCaseID string `json:"linkedCaseId,omitempty"`
 }
 
 // Case is the supervision service's record of one 信访事项.

@@ -25,6 +25,9 @@ func Imported(c *Case, ev *eventsv1.Envelope, env Env) (*Result, error) {
 		n.stopClocks(ClockStopped, county.DateOf(at))
 		n.State = StateClosed
 		if n.CloseReason == "" {
+			n.CloseReason = closeReasons[cl.GetReason()]
+		}
+		if n.CloseReason == "" {
 			n.CloseReason = CloseWindowLapsed
 		}
 		n.LastAt = at
@@ -41,6 +44,15 @@ func Imported(c *Case, ev *eventsv1.Envelope, env Env) (*Result, error) {
 	}
 	res.Events, res.Received = nil, ev
 	return res, nil
+}
+
+// closeReasons are the close reasons of imported case.closed events.
+var closeReasons = map[eventsv1.CloseReason]string{
+	eventsv1.CloseReason_CLOSE_REASON_WINDOW_LAPSED: CloseWindowLapsed,
+	eventsv1.CloseReason_CLOSE_REASON_COMPLETED:     CloseCompleted,
+	eventsv1.CloseReason_CLOSE_REASON_WITHDRAWN:     CloseWithdrawn,
+	eventsv1.CloseReason_CLOSE_REASON_MEDIATED:      CloseMediated,
+	eventsv1.CloseReason_CLOSE_REASON_ROUTED_OUT:    CloseRoutedOut,
 }
 
 // nameOf is the API name of an enum value (the inverse of the maps above).
@@ -92,6 +104,12 @@ func commandOf(ev *eventsv1.Envelope) (Command, bool) {
 		return Command{Action: ActMediate, MediationKind: nameOf(MediationKinds, p.Kind), AgreementReached: p.AgreementReached, Summary: p.Summary}, true
 	case *eventsv1.CaseFlagged:
 		return Command{Action: ActFlag, Flag: nameOf(Flags, p.Flag), Set: p.Set, Owner: p.Owner}, true
+	case *eventsv1.CaseHearingHeld:
+		return Command{Action: ActHearing, From: dateOrZero(p.From), To: dateOrZero(p.To)}, true
+	case *eventsv1.CaseDeclined:
+		return Command{Action: ActDecline, NotAcceptedReason: nameOf(NotAcceptedReasons, p.Reason), Article: p.Article,
+			NotifiedOn: dateOrZero(p.NotifiedOn), LegalChannel: nameOf(LegalChannels, p.LegalChannel),
+			Guidance: p.Guidance, LinkedCaseID: p.LinkedCaseId}, true
 	case *eventsv1.CaseReturned:
 		due, err := county.ParseDate(p.NewDue)
 		if err != nil {

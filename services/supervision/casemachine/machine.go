@@ -35,12 +35,14 @@ const (
 	ActMediate           Action = "mediate"            // 调解 / 和解
 	ActFlag              Action = "flag"               // 领导包案 / 联席会议
 	ActAnswerSupervision Action = "answer-supervision" // written answer to 督办 (Art. 40)
+	ActDecline           Action = "decline"            // 不予受理 by the handling department (Arts 19, 23, 31)
+	ActWithdraw          Action = "withdraw"           // 撤回: the petitioner withdraws the matter
 )
 
 // Actions lists every action.
 var Actions = []Action{ActAcknowledge, ActObject, ActAccept, ActExtend, ActReply, ActServe, ActEvaluate,
 	ActRequestReview, ActDecideReview, ActRequestReReview, ActHearing, ActDecideReReview, ActReturn,
-	ActMediate, ActFlag, ActAnswerSupervision}
+	ActMediate, ActFlag, ActAnswerSupervision, ActDecline, ActWithdraw}
 
 // Command is one action with its parameters; each action reads the fields
 // it documents and ignores the rest (the HTTP layer refuses fields that do
@@ -72,10 +74,17 @@ type Command struct {
 	Owner              string      // flag: the responsible leader's post
 	ActionEventID      string      // answer-supervision: the notice's event id
 	Answer             string      // answer-supervision
+	NotAcceptedReason  string      // decline: legal-channel|within-time-limit|final|out-of-scope
+	Article            string      // decline: the article cited (default: the reason's)
+	LegalChannel       string      // decline (legal-channel): litigation|arbitration|…
+	Guidance           string      // decline: what the petitioner is told to do instead
+	LinkedCaseID       string      // decline (within-time-limit, final): the case it repeats
 }
 
 // Note is a history entry that is not published as an event (the contract
-// has no event for it), such as a hearing that pauses a clock.
+// has no event for it). No transition makes one today: hearings, the only
+// notes so far, are case.hearing_held events now; histories written before
+// keep their "note.hearing" entries.
 type Note struct {
 	Type   string          `json:"type"`
 	At     time.Time       `json:"occurredAt"`
@@ -131,7 +140,33 @@ var (
 		"leader-owned":  eventsv1.CaseFlag_CASE_FLAG_LEADER_OWNED,
 		"joint-meeting": eventsv1.CaseFlag_CASE_FLAG_JOINT_MEETING,
 	}
+	NotAcceptedReasons = map[string]eventsv1.NotAcceptedReason{
+		"legal-channel":     eventsv1.NotAcceptedReason_NOT_ACCEPTED_REASON_LEGAL_CHANNEL,
+		"within-time-limit": eventsv1.NotAcceptedReason_NOT_ACCEPTED_REASON_WITHIN_TIME_LIMIT,
+		"final":             eventsv1.NotAcceptedReason_NOT_ACCEPTED_REASON_FINAL,
+		"out-of-scope":      eventsv1.NotAcceptedReason_NOT_ACCEPTED_REASON_OUT_OF_SCOPE,
+	}
+	LegalChannels = map[string]eventsv1.LegalChannel{
+		"litigation":                     eventsv1.LegalChannel_LEGAL_CHANNEL_LITIGATION,
+		"arbitration":                    eventsv1.LegalChannel_LEGAL_CHANNEL_ARBITRATION,
+		"party-discipline":               eventsv1.LegalChannel_LEGAL_CHANNEL_PARTY_DISCIPLINE,
+		"administrative-reconsideration": eventsv1.LegalChannel_LEGAL_CHANNEL_ADMINISTRATIVE_RECONSIDERATION,
+		"administrative-ruling":          eventsv1.LegalChannel_LEGAL_CHANNEL_ADMINISTRATIVE_RULING,
+		"administrative-confirmation":    eventsv1.LegalChannel_LEGAL_CHANNEL_ADMINISTRATIVE_CONFIRMATION,
+		"administrative-licensing":       eventsv1.LegalChannel_LEGAL_CHANNEL_ADMINISTRATIVE_LICENSING,
+		"administrative-penalty":         eventsv1.LegalChannel_LEGAL_CHANNEL_ADMINISTRATIVE_PENALTY,
+		"other-legal":                    eventsv1.LegalChannel_LEGAL_CHANNEL_OTHER_LEGAL,
+	}
 )
+
+// declineArticles are the articles a department's 不予受理 cites by default
+// (the same as routing's for the reasons both use).
+var declineArticles = map[string]string{
+	"legal-channel":     "31",
+	"within-time-limit": "19(3)",
+	"final":             "36(3)",
+	"out-of-scope":      "19",
+}
 
 // Evaluation targets and the rating recorded when the window lapses.
 const (
@@ -140,11 +175,15 @@ const (
 	RatingLapsed       = "lapsed" // 超期未评价
 )
 
-// Close reasons.
+// Close reasons. CloseDeclined is published as CLOSE_REASON_ROUTED_OUT: like
+// routing's not-accepted decision, the matter is not handled here.
 const (
-	CloseWindowLapsed = "window-lapsed"
+	CloseWindowLapsed = "window-lapsed" // a request window ended before the case ran its course
+	CloseCompleted    = "completed"     // served, evaluated, and the review window ended unused
 	CloseMediated     = "mediated"
 	CloseRoutedOut    = "routed-out"
+	CloseDeclined     = "declined" // the department's 不予受理
+	CloseWithdrawn    = "withdrawn"
 )
 
 // Text limits (characters).
@@ -160,7 +199,7 @@ var defaultReasons = map[Action]string{
 	ActReply: "出具处理意见", ActServe: "送达处理意见", ActEvaluate: "满意度评价",
 	ActRequestReview: "请求复查", ActDecideReview: "出具复查意见", ActRequestReReview: "请求复核",
 	ActHearing: "听证", ActDecideReReview: "出具复核意见", ActReturn: "退回重办", ActMediate: "调解",
-	ActFlag: "标记", ActAnswerSupervision: "书面回复督办",
+	ActFlag: "标记", ActAnswerSupervision: "书面回复督办", ActDecline: "不予受理", ActWithdraw: "信访人撤回",
 }
 
 // Allowed lists the actions the case's state allows, in lifecycle order.
@@ -168,7 +207,7 @@ func Allowed(c *Case) []Action {
 	var out []Action
 	switch c.State {
 	case StateAssigned:
-		out = []Action{ActAcknowledge, ActObject}
+		out = []Action{ActAcknowledge, ActObject, ActDecline}
 	case StateAcknowledged:
 		out = []Action{ActAccept}
 	case StateAccepted:
@@ -194,6 +233,11 @@ func Allowed(c *Case) []Action {
 		out = []Action{ActRequestReReview}
 	case StateReReviewRequested:
 		out = []Action{ActHearing, ActDecideReReview}
+	}
+	if !c.State.Terminal() && c.State != StateObjected {
+		// Withdrawal ends the matter wherever it stands, except while routing
+		// has it back after an objection: routing's re-assignment comes next.
+		out = append(out, ActWithdraw)
 	}
 	if !c.State.Terminal() {
 		out = append(out, ActFlag)
@@ -305,6 +349,10 @@ func Act(c *Case, cmd Command, env Env) (*Result, error) {
 		err = m.flag()
 	case ActAnswerSupervision:
 		err = m.answerSupervision()
+	case ActDecline:
+		err = m.decline()
+	case ActWithdraw:
+		err = m.withdraw()
 	}
 	if err != nil {
 		return nil, err

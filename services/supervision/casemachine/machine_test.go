@@ -157,16 +157,17 @@ func TestAllowedActionsAndIllegalTransitions(t *testing.T) {
 		state State
 		want  []Action
 	}{
-		{StateAssigned, []Action{ActAcknowledge, ActObject, ActFlag}},
-		{StateAcknowledged, []Action{ActAccept, ActFlag}},
-		{StateAccepted, []Action{ActExtend, ActReply, ActMediate, ActFlag}},
-		{StateExtended, []Action{ActReply, ActMediate, ActFlag}},
-		{StateReplied, []Action{ActServe, ActReturn, ActFlag}},
-		{StateServed, []Action{ActEvaluate, ActRequestReview, ActReturn, ActFlag}},
-		{StateEvaluated, []Action{ActRequestReview, ActReturn, ActFlag}},
-		{StateReviewRequested, []Action{ActDecideReview, ActFlag}},
-		{StateReviewDecided, []Action{ActRequestReReview, ActFlag}},
-		{StateReReviewRequested, []Action{ActHearing, ActDecideReReview, ActFlag}},
+		{StateAssigned, []Action{ActAcknowledge, ActObject, ActDecline, ActWithdraw, ActFlag}},
+		{StateAcknowledged, []Action{ActAccept, ActWithdraw, ActFlag}},
+		{StateAccepted, []Action{ActExtend, ActReply, ActMediate, ActWithdraw, ActFlag}},
+		{StateExtended, []Action{ActReply, ActMediate, ActWithdraw, ActFlag}},
+		{StateReplied, []Action{ActServe, ActReturn, ActWithdraw, ActFlag}},
+		{StateServed, []Action{ActEvaluate, ActRequestReview, ActReturn, ActWithdraw, ActFlag}},
+		{StateEvaluated, []Action{ActRequestReview, ActReturn, ActWithdraw, ActFlag}},
+		{StateReviewRequested, []Action{ActDecideReview, ActWithdraw, ActFlag}},
+		{StateReviewDecided, []Action{ActRequestReReview, ActWithdraw, ActFlag}},
+		{StateReReviewRequested, []Action{ActHearing, ActDecideReReview, ActWithdraw, ActFlag}},
+		// With routing after an objection: no withdrawal until re-assigned.
 		{StateObjected, []Action{ActFlag}},
 		{StateFinal, nil},
 		{StateClosed, nil},
@@ -180,10 +181,10 @@ func TestAllowedActionsAndIllegalTransitions(t *testing.T) {
 	_, err := Act(c, Command{Action: ActReply, Outcome: "supported", Opinion: "x"}, env(cfg, "2026-03-03 09:00"))
 	ae, ok := err.(*apierror.Error)
 	if !ok || ae.Kind != apierror.IllegalTransition || ae.Details["state"] != "assigned" ||
-		!slices.Equal(ae.Details["allowed"].([]string), []string{"acknowledge", "object", "flag"}) {
+		!slices.Equal(ae.Details["allowed"].([]string), []string{"acknowledge", "object", "decline", "withdraw", "flag"}) {
 		t.Fatalf("reply on an assigned case: %#v", err)
 	}
-	if !strings.Contains(ae.Message, "case k1 is assigned: reply is not allowed; allowed: acknowledge, object, flag") {
+	if !strings.Contains(ae.Message, "case k1 is assigned: reply is not allowed; allowed: acknowledge, object, decline, withdraw, flag") {
 		t.Fatalf("message %q", ae.Message)
 	}
 	// A refused action leaves the case as it was.

@@ -83,9 +83,9 @@ func (m *machine) requestReReview() error {
 }
 
 // hearing records a 听证 of the re-review: its days are not counted against
-// the decision clock (Art. 36), so the due date moves by them. The contract
-// has no event for it; it is a history note, and the decision event carries
-// the total hearing days.
+// the decision clock (Art. 36), so the due date moves by them
+// (case.hearing_held); the decision event carries the total hearing days.
+// A hearing still to come may be recorded with its planned days.
 func (m *machine) hearing() error {
 	f := apierror.Fields{}
 	rr := m.c.ReReview
@@ -111,8 +111,8 @@ func (m *machine) hearing() error {
 	cl.Paused += days
 	cl.recompute(m.cfg)
 	rr.HearingDays += days
-	m.res.Notes = append(m.res.Notes, Note{Type: "hearing", At: m.at, Actor: m.cmd.Actor, Reason: m.reason(),
-		Detail: map[string]any{"from": m.cmd.From.String(), "to": m.cmd.To.String(), "days": days, "decisionDue": cl.Due.String()}})
+	m.emit(&eventsv1.CaseHearingHeld{ReviewingBody: rr.Body, From: m.cmd.From.String(), To: m.cmd.To.String(),
+		Days: uint32(days), DecisionDue: cl.Due.String()})
 	return nil
 }
 

@@ -74,7 +74,7 @@ func assign(c *Case, in *eventsv1.Envelope, a *eventsv1.CaseAssigned, at time.Ti
 			return &Result{Case: c, Ignored: true}, nil
 		case c.State == StateFinal:
 			return nil, IllegalTransition(c, "reassign", "the case is final (Art. 36(3)); it cannot be routed again")
-		case c.State == StateClosed && c.CloseReason != CloseRoutedOut:
+		case c.State == StateClosed && c.CloseReason != CloseRoutedOut && c.CloseReason != CloseDeclined:
 			return nil, IllegalTransition(c, "reassign", "the case is closed ("+c.CloseReason+")")
 		}
 		n = c.Clone()

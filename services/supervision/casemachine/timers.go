@@ -23,11 +23,6 @@ const (
 	TimerLapse      TimerKind = "lapse"      // a window ended unused
 )
 
-// AnswerWorkingDays is how long a supervised body has to answer a 督办通知,
-// 挂牌督办 or 限期整改 in writing (Art. 40). The county schema has no setting
-// for it yet; ten working days is the platform's default.
-const AnswerWorkingDays = 10
-
 // Timer is a durable timer of a case. Key identifies it among all timers
 // the case ever had, so that re-planning never re-creates one that fired.
 type Timer struct {
@@ -255,7 +250,10 @@ func (f *firing) supervise(cl *Clock) {
 		a.Message = fmt.Sprintf("【%s】%s：案件%s的%s期限%s已超期%d天（《信访工作条例》第三十九条、第四十条）。",
 			stepNames[f.t.StepKind], name, f.c.ID, clock, cl.Due, f.today.Sub(cl.Due))
 		if needsAnswer(f.t.StepKind) {
-			a.AnswerDue = cfg.Calendar.AddWorkingDays(f.today, AnswerWorkingDays).String()
+			// The county's answer window (escalation.answerWorkingDays),
+			// read when the measure is issued: a later change of the rule
+			// does not move an answer date already given.
+			a.AnswerDue = cfg.Calendar.AddWorkingDays(f.today, cfg.Spec.Escalation.AnswerDays()).String()
 			a.Message += fmt.Sprintf("请于%s前书面报告办理情况。", a.AnswerDue)
 		}
 	}
@@ -289,9 +287,16 @@ func (f *firing) lapse(cl *Clock) {
 			f.c.State = StateEvaluated
 		}
 	case ClockReviewRequest, ClockReReviewRequest:
+		// A case served and evaluated whose review window ends unused ran
+		// its course (completed); a window ending anywhere else (after a
+		// review decision, or before the evaluation ended) lapsed.
+		reason, why := eventsv1.CloseReason_CLOSE_REASON_WINDOW_LAPSED, CloseWindowLapsed
+		if cl.Kind == ClockReviewRequest && f.c.State == StateEvaluated {
+			reason, why = eventsv1.CloseReason_CLOSE_REASON_COMPLETED, CloseCompleted
+		}
 		f.c.stopClocks(ClockStopped, f.today)
-		f.c.State, f.c.CloseReason = StateClosed, CloseWindowLapsed
-		f.emit(&eventsv1.CaseClosed{Reason: eventsv1.CloseReason_CLOSE_REASON_WINDOW_LAPSED},
+		f.c.State, f.c.CloseReason = StateClosed, why
+		f.emit(&eventsv1.CaseClosed{Reason: reason},
 			fmt.Sprintf("%s期限%s届满，未提出请求", clockNames[cl.Kind], cl.Due))
 	}
 }

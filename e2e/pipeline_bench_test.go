@@ -1,0 +1,243 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The pipeline benchmarks run a whole county as separate processes (the
+// four service binaries, the dev broker or the one in XINFANG_TEST_BROKERS,
+// SQLite files or PostgreSQL databases) and drive it through intake's HTTP
+// API like a county's clerks would. A petition counts when statistics shows
+// both its registration and its routing decision and supervision has
+// consumed every routing decision: it went through all four services.
+//
+// make bench runs them next to the raw kafka-go baseline on the same broker
+// (services/kit/kitbench) and prints the ratio; docs/benchmarks.md has the
+// method and the numbers.
+
+// BenchmarkPipeline measures sustained petitions/s at saturation (64 clients)
+// and the latency from POST to visible in statistics at paced rates.
+func BenchmarkPipeline(b *testing.B) {
+	stores := strings.Split(envOr("XINFANG_BENCH_STORES", "sqlite,postgres"), ",")
+	for _, store := range stores {
+		b.Run("store="+store, func(b *testing.B) {
+			c := startCountyWith(b, countyOptions{sqlite: store == "sqlite", brokers: os.Getenv("XINFANG_TEST_BROKERS"),
+				debug: os.Getenv("XINFANG_BENCH_PROFILE_DIR") != ""})
+			p := &pipeline{c: c}
+			b.Run("max", func(b *testing.B) { p.saturate(b, 64) })
+			for _, rate := range []int{100, 500} {
+				b.Run(fmt.Sprintf("rate=%d", rate), func(b *testing.B) { p.paced(b, rate) })
+			}
+		})
+	}
+}
+
+// pipeline drives one county; sent accumulates across the sub-benchmarks
+// so every run continues where the previous one ended.
+type pipeline struct {
+	c    *county
+	sent int
+	s    sent
+}
+
+// progress is what the county has processed of everything sent so far.
+type progress struct {
+	registered, decided, supervised int64
+}
+
+// progress may run on any goroutine: it returns its failure.
+func (p *pipeline) progress() (progress, error) {
+	var s summary
+	q := fmt.Sprintf("/v1/stats/summary?from=%s&to=%s", today().AddDate(0, 0, -1).Format("2006-01-02"), today().Format("2006-01-02"))
+	if code, err := p.c.call("GET", "statistics", q, "supervisor", nil, &s); err != nil || code != 200 {
+		return progress{}, fmt.Errorf("summary: %d %v", code, err)
+	}
+	var pr progress
+	pr.registered = s.Counts["registrations"].Value
+	for _, k := range []string{"assigned", "transferred", "diverted", "forwarded", "notAccepted"} {
+		pr.decided += s.Counts[k].Value
+	}
+	n, err := consumedFrom(p.c.url["supervision"], ".routing")
+	pr.supervised = n
+	return pr, err
+}
+
+// through reports whether all n petitions went through the four services.
+func (pr progress) through(n int64) bool {
+	return pr.registered >= n && pr.decided >= n && pr.supervised >= pr.decided
+}
+
+// consumedFrom sums a service's consumed-message counter over the topics
+// ending in suffix, from its /metrics page.
+func consumedFrom(base, suffix string) (int64, error) {
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return 0, fmt.Errorf("metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	var n int64
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "xinfang_kafka_consumed_messages_total{") || !strings.Contains(line, suffix+`"`) {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err == nil {
+			n += int64(v)
+		}
+	}
+	return n, sc.Err()
+}
+
+func (p *pipeline) waitThrough(b *testing.B, n int64, within time.Duration) {
+	b.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		pr, err := p.progress()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if pr.through(n) {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("after %s: registered %d, decided %d, supervised %d of %d", within, pr.registered, pr.decided, pr.supervised, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// saturate sends b.N petitions from `clients` clients as fast as intake
+// takes them and times until all went through the pipeline.
+func (p *pipeline) saturate(b *testing.B, clients int) {
+	p.s.byChannel = map[string]int64{}
+	stopProfiles := p.profile(b, "max")
+	b.ResetTimer()
+	start := time.Now()
+	if err := p.c.send(b.N, clients, p.sent, &p.s); err != nil {
+		b.Fatal(err)
+	}
+	accepted := time.Since(start)
+	p.sent += b.N
+	p.waitThrough(b, int64(p.sent), 5*time.Minute)
+	elapsed := time.Since(start)
+	b.StopTimer()
+	stopProfiles()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "petitions/s")
+	b.ReportMetric(float64(b.N)/accepted.Seconds(), "accepted/s")
+	b.ReportMetric(0, "ns/op")
+}
+
+// paced offers `rate` petitions per second (open loop: a late answer does
+// not delay the next send) and derives the latency from POST to visible
+// from two curves: when the k-th petition was sent, and when statistics
+// first showed k of them. Matching the k-th sent with the k-th visible is
+// exact when petitions become visible in the order they were sent and a
+// close estimate otherwise; the poll interval bounds the error from above.
+func (p *pipeline) paced(b *testing.B, rate int) {
+	p.s.byChannel = map[string]int64{}
+	base := p.sent
+	n := b.N
+	sentAt := make([]time.Time, n)
+	var mu sync.Mutex
+	var sendErr error
+	var wg sync.WaitGroup
+	type sample struct {
+		at                  time.Time
+		registered, decided int64
+	}
+	var samples []sample
+	done := make(chan error, 1)
+	go func() {
+		for {
+			pr, err := p.progress()
+			if err != nil {
+				done <- err
+				return
+			}
+			samples = append(samples, sample{time.Now(), pr.registered - int64(base), pr.decided - int64(base)})
+			if pr.through(int64(base + n)) {
+				done <- nil
+				return
+			}
+			time.Sleep(pollInterval)
+		}
+	}()
+	b.ResetTimer()
+	start := time.Now()
+	interval := time.Second / time.Duration(rate)
+	for i := 0; i < n; i++ {
+		at := start.Add(time.Duration(i) * interval)
+		time.Sleep(time.Until(at))
+		mu.Lock()
+		sentAt[i] = time.Now()
+		mu.Unlock()
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if err := p.c.send(1, 1, base+i, &p.s); err != nil {
+				mu.Lock()
+				sendErr = err
+				mu.Unlock()
+			}
+		}(i)
+	}
+	wg.Wait()
+	if sendErr != nil {
+		b.Fatal(sendErr)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			b.Fatal(err)
+		}
+	case <-time.After(5 * time.Minute):
+		b.Fatalf("paced run: not through after 5 minutes")
+	}
+	b.StopTimer()
+	p.sent += n
+	for _, m := range []struct {
+		name string
+		of   func(sample) int64
+	}{{"registered", func(s sample) int64 { return s.registered }}, {"decided", func(s sample) int64 { return s.decided }}} {
+		lat := make([]time.Duration, 0, n)
+		k := 0
+		for _, s := range samples {
+			for ; k < n && int64(k) < m.of(s); k++ {
+				lat = append(lat, s.at.Sub(sentAt[k]))
+			}
+		}
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		if len(lat) < n {
+			b.Fatalf("%s: %d of %d petitions seen", m.name, len(lat), n)
+		}
+		b.ReportMetric(ms(lat[len(lat)/2]), m.name+"-p50-ms")
+		b.ReportMetric(ms(lat[len(lat)*99/100]), m.name+"-p99-ms")
+	}
+	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "petitions/s")
+	b.ReportMetric(0, "ns/op")
+}
+
+// pollInterval is how often the paced runs read statistics' summary; it is
+// the resolution of the latency figures.
+const pollInterval = 2 * time.Millisecond
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,938 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/yaml"
+
+	"xinfang.io/hack/devbroker/brokertest"
+)
+
+// BenchmarkOperatorScale measures the operator at scale against a real
+// control plane (hack/cluster.sh: etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler, kwok — so Deployments really
+// become available): N Counties applied at once, then a rules change to all
+// of them.
+//
+//	cd e2e && XINFANG_BENCH_COUNTIES=1000 KUBEBUILDER_ASSETS=$(../hack/testbin.sh --cluster) \
+//	  go test -run '^$' -bench BenchmarkOperatorScale -benchtime 1x -timeout 90m .
+//
+// The operator runs as in production: its own process (the manager built
+// from operator/cmd/manager), the chart installed with helm, the chart's
+// arguments (leader election on) and the chart's ServiceAccount, so the
+// chart's RBAC. The counties' Kafka is one dev broker process (kfake) shared
+// by all counties: the benchmark measures the operator, and the admin API
+// calls it makes are the same against any broker. Counties use PostgreSQL
+// (the bureau's database Secret is created with the namespace beforehand)
+// and one replica per service: four pods per county on kwok nodes.
+//
+// Measured: seconds until every County is Ready for its generation; the
+// operator's peak RSS (VmHWM) and CPU seconds (utime+stime, from /proc);
+// the operator's API requests per County, counted by its own client
+// (rest_client_requests_total: writes = POST/PUT/PATCH/DELETE, reads = GET,
+// which includes its list/watch calls); reconciles per County; then the
+// same for a rules change patched into every County, until every county
+// ConfigMap carries the new rules version and every County is Ready again
+// for the new generation; and the writes in an idle minute afterwards (a
+// steady county should cost none).
+//
+// Knobs: XINFANG_BENCH_COUNTIES (required; unset skips), XINFANG_BENCH_TIMEOUT
+// (per phase, default 20m), XINFANG_BENCH_OPERATOR_ARGS (extra manager flags,
+// space-separated, after the chart's), XINFANG_BENCH_PROFILE=DIR (CPU and
+// heap profiles of the operator during provisioning), XINFANG_BENCH_OUT=FILE
+// (appends the result row as markdown), XINFANG_BENCH_IDLE (idle window,
+// default 60s; 0 skips it).
+func BenchmarkOperatorScale(b *testing.B) {
+	n, _ := strconv.Atoi(os.Getenv("XINFANG_BENCH_COUNTIES"))
+	if n <= 0 {
+		b.Skip("XINFANG_BENCH_COUNTIES not set: the operator scale benchmark starts a whole control plane; set it to the number of Counties (e.g. 500)")
+	}
+	timeout := envDuration(b, "XINFANG_BENCH_TIMEOUT", 20*time.Minute)
+	idle := envDuration(b, "XINFANG_BENCH_IDLE", time.Minute)
+	for b.Loop() { // one measured run: -benchtime 1x
+		r := runScale(b, n, timeout, idle)
+		b.ReportMetric(r.readySeconds, "ready-s")
+		b.ReportMetric(r.rssMiB, "rss-MiB")
+		b.ReportMetric(r.cpuSeconds, "cpu-s")
+		b.ReportMetric(r.writesPerCounty, "writes/county")
+		b.ReportMetric(r.readsPerCounty, "reads/county")
+		b.ReportMetric(r.rollSeconds, "roll-s")
+		b.ReportMetric(r.rollWritesPerCounty, "roll-writes/county")
+		b.ReportMetric(r.clusterWritesPerCounty, "cluster-writes/county")
+		b.ReportMetric(0, "ns/op") // one run of minutes: ns/op says nothing
+		row := r.row()
+		b.Logf("\n%s\n%s", scaleHeader, row)
+		if out := os.Getenv("XINFANG_BENCH_OUT"); out != "" {
+			f, err := os.OpenFile(out, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = fmt.Fprintln(f, row)
+			_ = f.Close()
+		}
+	}
+}
+
+const scaleHeader = "| N | all Ready s (p50) | RSS peak MiB | CPU s (provision + roll) | writes/County | reads/County | reconciles/County | rules roll s | roll writes/County | idle writes/min | API server writes/County (all clients) |\n|---|---|---|---|---|---|---|---|---|---|---|"
+
+type scaleResult struct {
+	n                                int
+	readySeconds, readyP50           float64
+	rssMiB                           float64
+	cpuSeconds, rollCPUSeconds       float64
+	writesPerCounty, readsPerCounty  float64
+	reconcilesPerCounty              float64
+	clusterWritesPerCounty           float64 // all clients' writes the API server served
+	rollSeconds, rollWritesPerCounty float64
+	idleWritesPerMinute              float64
+	idleMeasured                     bool
+}
+
+func (r scaleResult) row() string {
+	idle := "—"
+	if r.idleMeasured {
+		idle = fmt.Sprintf("%.0f", r.idleWritesPerMinute)
+	}
+	return fmt.Sprintf("| %d | %.1f (%.1f) | %.0f | %.1f + %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %s | %.1f |",
+		r.n, r.readySeconds, r.readyP50, r.rssMiB, r.cpuSeconds, r.rollCPUSeconds, r.writesPerCounty, r.readsPerCounty,
+		r.reconcilesPerCounty, r.rollSeconds, r.rollWritesPerCounty, idle, r.clusterWritesPerCounty)
+}
+
+func envDuration(b *testing.B, name string, def time.Duration) time.Duration {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		b.Fatalf("%s=%q: %v", name, v, err)
+	}
+	return d
+}
+
+// scaleBinDir is clusterBinDir for a benchmark: the cluster binaries from
+// KUBEBUILDER_ASSETS or hack/testbin.sh --cluster.
+func scaleBinDir(b *testing.B) string {
+	dir := os.Getenv("KUBEBUILDER_ASSETS")
+	if len(missingBinaries(dir)) == 0 {
+		return dir
+	}
+	out, err := exec.Command(filepath.Join(repoRoot, "hack", "testbin.sh"), "--cluster").Output()
+	if err != nil {
+		b.Fatalf("hack/testbin.sh --cluster: %v", err)
+	}
+	dir = strings.TrimSpace(string(out))
+	if m := missingBinaries(dir); len(m) > 0 {
+		b.Fatalf("%s lacks %v", dir, m)
+	}
+	return dir
+}
+
+func runScale(b *testing.B, n int, timeout, idle time.Duration) scaleResult {
+	ctx := b.Context()
+	dir := b.TempDir()
+	bins := scaleBinDir(b)
+
+	// The control plane must not be what throttles the rollouts: lift the
+	// controller-manager's and scheduler's client limits (20 and 50 QPS by
+	// default; kwok has none).
+	b.Setenv("CLUSTER_KUBE_API_QPS", "1000")
+	var (
+		wg         sync.WaitGroup
+		cluster    *kubeCluster
+		clusterErr error
+		buildErr   error
+	)
+	operatorBin := filepath.Join(dir, "manager")
+	wg.Add(2)
+	go func() { defer wg.Done(); cluster, clusterErr = startCluster(filepath.Join(dir, "cluster"), bins) }()
+	go func() { defer wg.Done(); buildErr = buildOperator(operatorBin) }()
+	b.Cleanup(func() {
+		wg.Wait()
+		if cluster != nil {
+			_ = exec.Command(filepath.Join(repoRoot, "hack", "cluster.sh"), "stop", cluster.dir).Run()
+		}
+	})
+	brokerBin := brokertest.Build(b)
+	wg.Wait()
+	if clusterErr != nil {
+		b.Fatal(clusterErr)
+	}
+	if buildErr != nil {
+		b.Fatal(buildErr)
+	}
+	broker := brokertest.Start(ctx, b, brokerBin, "-listen", strconv.Itoa(brokertest.FreePort(b)), "-data-dir", "", "-auto-create=false", "-log-level", "warn")
+	kube := cluster.kube
+
+	// Room for four pods per county: kwok nodes of 500 pods each.
+	nodes := int(math.Ceil(float64(4*n)/400)) + 1
+	for i := range nodes {
+		node := &corev1.Node{
+			ObjectMeta: metav1.ObjectMeta{
+				Name:        fmt.Sprintf("bench-node-%d", i),
+				Annotations: map[string]string{"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+				Labels:      map[string]string{"kubernetes.io/hostname": fmt.Sprintf("bench-node-%d", i), "kubernetes.io/os": "linux", "type": "kwok"},
+			},
+			Status: corev1.NodeStatus{
+				Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1000"), corev1.ResourceMemory: resource.MustParse("4Ti"), corev1.ResourcePods: resource.MustParse("500")},
+				Capacity:    corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1000"), corev1.ResourceMemory: resource.MustParse("4Ti"), corev1.ResourcePods: resource.MustParse("500")},
+			},
+		}
+		if _, err := kube.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
+			b.Fatalf("create node %s: %v", node.Name, err)
+		}
+	}
+
+	// helm install: CRD, RBAC, ServiceAccount, the operator's Deployment
+	// (which never runs: no image; the process below is the operator).
+	helmBin := filepath.Join(bins, "helm")
+	if out, err := scaleHelm(cluster, helmBin, "install", release, chartDir, "-n", operatorNS, "--create-namespace"); err != nil {
+		b.Fatalf("helm install: %v\n%s", err, out)
+	}
+	dep, err := kube.AppsV1().Deployments(operatorNS).Get(ctx, "xinfang-operator", metav1.GetOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	waitFor(b, time.Minute, "County CRD established", func(ctx context.Context) error { return crdEstablished(ctx, cluster) })
+
+	metricsPort, probesPort, pprofPort := brokertest.FreePort(b), brokertest.FreePort(b), brokertest.FreePort(b)
+	args, err := operatorArgs(dep.Spec.Template.Spec.Containers[0].Args, metricsPort, probesPort)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i, a := range args {
+		if strings.HasPrefix(a, "--leader-elect=") {
+			args[i] = "--leader-elect=true" // as the chart runs it
+		}
+	}
+	args = append(args, "--leader-election-namespace="+operatorNS)
+	profileDir := os.Getenv("XINFANG_BENCH_PROFILE")
+	if profileDir != "" {
+		args = append(args, fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", pprofPort))
+	}
+	args = append(args, strings.Fields(os.Getenv("XINFANG_BENCH_OPERATOR_ARGS"))...)
+	sa := dep.Spec.Template.Spec.ServiceAccountName
+	expiry := int64(6 * 3600)
+	tok, err := kube.CoreV1().ServiceAccounts(operatorNS).CreateToken(ctx, sa,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &expiry}}, metav1.CreateOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	opKubeconfig := filepath.Join(dir, "operator.kubeconfig")
+	if err := cluster.writeKubeconfig(opKubeconfig, "system:serviceaccount:"+operatorNS+":"+sa, tok.Status.Token); err != nil {
+		b.Fatal(err)
+	}
+	opLog := filepath.Join(dir, "operator.log")
+	op := startOperator(b, operatorBin, opLog, []string{"KUBECONFIG=" + opKubeconfig, "POD_NAMESPACE=" + operatorNS}, args)
+	b.Cleanup(func() {
+		op.stop()
+		if b.Failed() {
+			data, _ := os.ReadFile(opLog)
+			b.Logf("--- operator log (last lines):\n%s", tail(string(data), 60))
+		}
+	})
+	waitFor(b, time.Minute, "operator ready", func(ctx context.Context) error {
+		return httpOK(ctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", probesPort))
+	})
+	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
+	waitFor(b, time.Minute, "operator leading", func(ctx context.Context) error {
+		m, err := scrape(ctx, metricsURL)
+		if err != nil {
+			return err
+		}
+		if m.sum("leader_election_master_status") < 1 {
+			return errors.New("not the leader yet")
+		}
+		return nil
+	})
+	b.Logf("operator running (pid %d) with %v; %d kwok nodes", op.pid(), args, nodes)
+
+	// What a bureau does before applying its County on PostgreSQL: the
+	// namespace and the database Secret. Not timed.
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("bench-%04d", i)
+	}
+	parallel(b, names, 32, func(ctx context.Context, name string) error {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "xinfang-" + name}}
+		if _, err := kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "database", Namespace: ns.Name},
+			StringData: map[string]string{"url": "postgres://xinfang@pg.example.cn/" + strings.ReplaceAll(name, "-", "_")}}
+		if _, err := kube.CoreV1().Secrets(ns.Name).Create(ctx, sec, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		return nil
+	})
+	template := benchCounty(b, broker.Addr)
+
+	track := newReadyTracker(cluster, names)
+	if err := track.run(ctx); err != nil {
+		b.Fatal(err)
+	}
+
+	before, err := scrape(ctx, metricsURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cpu0 := procCPU(b, op.pid())
+	api0, err := scrapeAPIServer(ctx, cluster)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var profiles sync.WaitGroup
+	if profileDir != "" {
+		profiles.Add(1)
+		go func() {
+			defer profiles.Done()
+			captureProfiles(b, profileDir, pprofPort)
+		}()
+	}
+
+	// N Counties at once.
+	t0 := time.Now()
+	track.begin(t0, func(*countyState) bool { return true })
+	parallel(b, names, 32, func(ctx context.Context, name string) error {
+		u := template.DeepCopy()
+		u.SetName(name)
+		i, _ := strconv.Atoi(strings.TrimPrefix(name, "bench-"))
+		_ = unstructured.SetNestedField(u.Object, fmt.Sprintf("9%05d", i), "spec", "divisionCode")
+		_ = unstructured.SetNestedField(u.Object, "基准县"+strconv.Itoa(i), "spec", "displayName")
+		_, err := cluster.dyn.Resource(countyGVR).Create(ctx, u, metav1.CreateOptions{})
+		return err
+	})
+	b.Logf("%d Counties created in %s", n, time.Since(t0).Round(time.Millisecond))
+	readyTimes, err := track.waitAll(ctx, timeout)
+	if err != nil {
+		b.Fatalf("provisioning: %v", err)
+	}
+	provisioned := time.Since(t0)
+	profiles.Wait()
+	if profileDir != "" {
+		captureHeap(b, profileDir, pprofPort)
+	}
+	after := settle(b, metricsURL)
+	cpu1 := procCPU(b, op.pid())
+	api1, err := scrapeAPIServer(ctx, cluster)
+	if err != nil {
+		b.Fatal(err)
+	}
+	res := scaleResult{n: n, readySeconds: provisioned.Seconds(), readyP50: percentile(readyTimes, 0.5)}
+	res.cpuSeconds = cpu1 - cpu0
+	w, r := requests(before, after)
+	res.writesPerCounty, res.readsPerCounty = float64(w)/float64(n), float64(r)/float64(n)
+	res.reconcilesPerCounty = (after.sum("controller_runtime_reconcile_total") - before.sum("controller_runtime_reconcile_total")) / float64(n)
+	res.clusterWritesPerCounty = float64(apiserverWrites(api0, api1)) / float64(n)
+	b.Logf("all %d Ready after %s; operator %.1f CPU s, %d writes, %d reads", n, provisioned.Round(time.Millisecond), res.cpuSeconds, w, r)
+
+	// A rules change in every County: one more keyword in a routing rule.
+	oldVersions := track.rulesVersions()
+	patch := []byte(`[{"op":"add","path":"/spec/routingRules/1/match/keywords/any/-","value":"推诿扯皮"}]`)
+	gens := sync.Map{}
+	t1 := time.Now()
+	track.begin(t1, func(s *countyState) bool {
+		g, _ := gens.Load(s.name)
+		want, _ := g.(int64)
+		return want > 0 && s.generation >= want && s.rulesVersion != oldVersions[s.name] && s.configMapVersion == s.rulesVersion
+	})
+	parallel(b, names, 32, func(ctx context.Context, name string) error {
+		u, err := cluster.dyn.Resource(countyGVR).Patch(ctx, name, types.JSONPatchType, patch, metav1.PatchOptions{})
+		if err != nil {
+			return err
+		}
+		gens.Store(name, u.GetGeneration())
+		return nil
+	})
+	_, err = track.waitAll(ctx, timeout)
+	if err != nil {
+		b.Fatalf("rules roll: %v", err)
+	}
+	res.rollSeconds = time.Since(t1).Seconds()
+	rolled := settle(b, metricsURL)
+	cpu2 := procCPU(b, op.pid())
+	res.rollCPUSeconds = cpu2 - cpu1
+	w, _ = requests(after, rolled)
+	res.rollWritesPerCounty = float64(w) / float64(n)
+	b.Logf("rules rolled to all %d in %.1fs; %d writes", n, res.rollSeconds, w)
+
+	// Idle: a steady county costs no writes (the leader election lease
+	// renewals, about 30 a minute, are in the count). Measured once the
+	// roll has settled.
+	if idle > 0 {
+		time.Sleep(idle)
+		quiet, err := scrape(ctx, metricsURL)
+		if err != nil {
+			b.Fatal(err)
+		}
+		w, _ = requests(rolled, quiet)
+		res.idleWritesPerMinute = float64(w) / idle.Minutes()
+		res.idleMeasured = true
+		b.Logf("idle %s: %s", idle, deltas(rolled, quiet, "rest_client_requests_total", "controller_runtime_reconcile_total", "workqueue_adds_total"))
+	}
+	res.rssMiB = float64(procHWM(b, op.pid())) / 1024
+	track.stop()
+	return res
+}
+
+// benchCounty is the anji sample as a template: the dev broker, PostgreSQL,
+// one replica per service.
+func benchCounty(b *testing.B, broker string) *unstructured.Unstructured {
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "operator/config/samples/county_anji.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	u := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal(raw, &u.Object); err != nil {
+		b.Fatal(err)
+	}
+	must := func(err error) {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	must(unstructured.SetNestedStringSlice(u.Object, []string{broker}, "spec", "kafka", "bootstrapServers"))
+	must(unstructured.SetNestedField(u.Object, "postgres", "spec", "database", "type"))
+	for _, s := range serviceNames {
+		must(unstructured.SetNestedField(u.Object, int64(1), "spec", "services", s, "replicas"))
+	}
+	return u
+}
+
+// countyState is what the tracker knows of one county.
+type countyState struct {
+	name             string
+	generation       int64
+	ready            bool // Ready True for the current generation, status describes it
+	rulesVersion     string
+	configMapVersion string
+}
+
+// readyTracker follows every County and county ConfigMap through watches
+// (listing thousands of Counties every second would load the API server
+// more than the operator does).
+type readyTracker struct {
+	cluster *kubeCluster
+	mu      sync.Mutex
+	state   map[string]*countyState
+	start   time.Time
+	doneAt  map[string]time.Duration
+	cond    func(*countyState) bool
+	changed chan struct{}
+	cancel  context.CancelFunc
+}
+
+func newReadyTracker(c *kubeCluster, names []string) *readyTracker {
+	t := &readyTracker{cluster: c, state: map[string]*countyState{}, changed: make(chan struct{}, 1)}
+	for _, n := range names {
+		t.state[n] = &countyState{name: n}
+	}
+	return t
+}
+
+// begin starts timing from at: a county is done once it is Ready and meets
+// cond.
+func (t *readyTracker) begin(at time.Time, cond func(*countyState) bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.start = at
+	t.doneAt = map[string]time.Duration{}
+	t.cond = cond
+}
+
+func (t *readyTracker) run(ctx context.Context) error {
+	ctx, t.cancel = context.WithCancel(ctx)
+	counties := cache.NewSharedIndexInformer(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return t.cluster.dyn.Resource(countyGVR).List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return t.cluster.dyn.Resource(countyGVR).Watch(ctx, o)
+		},
+	}, &unstructured.Unstructured{}, 0, cache.Indexers{})
+	_, _ = counties.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { t.county(o) },
+		UpdateFunc: func(_, o any) { t.county(o) },
+	})
+	md, err := metadata.NewForConfig(t.cluster.config)
+	if err != nil {
+		return err
+	}
+	cmGVR := corev1.SchemeGroupVersion.WithResource("configmaps")
+	opts := func(o *metav1.ListOptions) {
+		o.LabelSelector = "app.kubernetes.io/managed-by=xinfang-operator"
+		o.FieldSelector = "metadata.name=county"
+	}
+	configMaps := cache.NewSharedIndexInformer(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			opts(&o)
+			return md.Resource(cmGVR).List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			opts(&o)
+			return md.Resource(cmGVR).Watch(ctx, o)
+		},
+	}, &metav1.PartialObjectMetadata{}, 0, cache.Indexers{})
+	_, _ = configMaps.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { t.configMap(o) },
+		UpdateFunc: func(_, o any) { t.configMap(o) },
+	})
+	go counties.RunWithContext(ctx)
+	go configMaps.RunWithContext(ctx)
+	if !cache.WaitForCacheSync(ctx.Done(), counties.HasSynced, configMaps.HasSynced) {
+		return errors.New("tracker: caches did not sync")
+	}
+	return nil
+}
+
+func (t *readyTracker) stop() { t.cancel() }
+
+func (t *readyTracker) county(o any) {
+	u, ok := o.(*unstructured.Unstructured)
+	if !ok {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.state[u.GetName()]
+	if s == nil {
+		return
+	}
+	s.generation = u.GetGeneration()
+	og, _, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
+	s.ready = false
+	if og == s.generation {
+		for _, c := range conditionsOf(u) {
+			if c.Type == "Ready" && c.Status == metav1.ConditionTrue && c.ObservedGeneration == s.generation {
+				s.ready = true
+			}
+		}
+	}
+	s.rulesVersion, _, _ = unstructured.NestedString(u.Object, "status", "rulesVersion")
+	t.check(s)
+}
+
+func (t *readyTracker) configMap(o any) {
+	m, ok := o.(*metav1.PartialObjectMetadata)
+	if !ok {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.state[strings.TrimPrefix(m.Namespace, "xinfang-")]
+	if s == nil {
+		return
+	}
+	s.configMapVersion = m.Annotations["xinfang.io/rules-version"]
+	t.check(s)
+}
+
+// check records when s first met the current condition; t.mu is held.
+func (t *readyTracker) check(s *countyState) {
+	if t.cond == nil || t.doneAt == nil {
+		return
+	}
+	if _, done := t.doneAt[s.name]; done || !s.ready || !t.cond(s) {
+		return
+	}
+	t.doneAt[s.name] = time.Since(t.start)
+	select {
+	case t.changed <- struct{}{}:
+	default:
+	}
+}
+
+// waitAll waits until every county is done; it returns the seconds each
+// took from the start.
+func (t *readyTracker) waitAll(ctx context.Context, within time.Duration) ([]float64, error) {
+	t.mu.Lock()
+	for _, s := range t.state {
+		t.check(s)
+	}
+	t.mu.Unlock()
+	deadline := time.After(within)
+	progress := time.NewTicker(15 * time.Second)
+	defer progress.Stop()
+	for {
+		t.mu.Lock()
+		done, total := len(t.doneAt), len(t.state)
+		var times []float64
+		if done == total {
+			for _, d := range t.doneAt {
+				times = append(times, d.Seconds())
+			}
+		}
+		t.mu.Unlock()
+		if done == total {
+			return times, nil
+		}
+		select {
+		case <-t.changed:
+		case <-progress.C:
+			fmt.Fprintf(os.Stderr, "scale: %d of %d counties done after %s\n", done, total, time.Since(t.start).Round(time.Second))
+		case <-deadline:
+			return nil, fmt.Errorf("%d of %d counties done within %s", done, total, within)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (t *readyTracker) rulesVersions() map[string]string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[string]string{}
+	for n, s := range t.state {
+		out[n] = s.rulesVersion
+	}
+	return out
+}
+
+func percentile(xs []float64, p float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[int(p*float64(len(s)-1))]
+}
+
+// parallel runs f for every name with at most workers at once and fails
+// the benchmark on the first error.
+func parallel(b *testing.B, names []string, workers int, f func(context.Context, string) error) {
+	ctx := b.Context()
+	var (
+		next  atomic.Int64
+		wg    sync.WaitGroup
+		first atomic.Value
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(names) || first.Load() != nil {
+					return
+				}
+				if err := f(ctx, names[i]); err != nil {
+					first.CompareAndSwap(nil, fmt.Errorf("%s: %w", names[i], err))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := first.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func waitFor(b *testing.B, within time.Duration, what string, cond func(ctx context.Context) error) {
+	ctx, cancel := context.WithTimeout(b.Context(), within)
+	defer cancel()
+	for {
+		err := cond(ctx)
+		if err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			b.Fatalf("%s: not within %s: %v", what, within, err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func httpOK(ctx context.Context, url string) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return nil
+}
+
+func scaleHelm(c *kubeCluster, helmBin string, args ...string) (string, error) {
+	cmd := exec.Command(helmBin, append(args, "--kubeconfig", c.kubeconfig)...)
+	cmd.Dir = repoRoot
+	home := filepath.Join(c.dir, "helm")
+	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+home+"/cache", "HELM_CONFIG_HOME="+home+"/config", "HELM_DATA_HOME="+home+"/data")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// samples are Prometheus series: "name{labels}" → value.
+type samples map[string]float64
+
+// sum adds every series of a metric.
+func (s samples) sum(metric string) float64 {
+	var t float64
+	for k, v := range s {
+		if k == metric || strings.HasPrefix(k, metric+"{") {
+			t += v
+		}
+	}
+	return t
+}
+
+func scrape(ctx context.Context, url string) (samples, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := samples{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		out[line[:i]] = v
+	}
+	return out, sc.Err()
+}
+
+// apiserverWrites are the API server's write requests (all clients: the
+// operator, the controller-manager, the scheduler, kwok) between two
+// scrapes of its /metrics, from apiserver_request_total{verb}.
+func apiserverWrites(before, after samples) int64 {
+	var n int64
+	for k, v := range after {
+		if !strings.HasPrefix(k, "apiserver_request_total{") {
+			continue
+		}
+		for _, verb := range []string{`verb="POST"`, `verb="PUT"`, `verb="PATCH"`, `verb="DELETE"`, `verb="APPLY"`, `verb="CREATE"`, `verb="UPDATE"`} {
+			if strings.Contains(k, verb) {
+				n += int64(v - before[k])
+				break
+			}
+		}
+	}
+	return n
+}
+
+func scrapeAPIServer(ctx context.Context, c *kubeCluster) (samples, error) {
+	raw, err := c.kube.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := samples{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if !strings.HasPrefix(line, "apiserver_request_total{") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out, nil
+}
+
+// requests are the operator's API requests between two scrapes, from
+// client-go's rest_client_requests_total{method}: writes and reads.
+func requests(before, after samples) (writes, reads int64) {
+	for k, v := range after {
+		if !strings.HasPrefix(k, "rest_client_requests_total{") {
+			continue
+		}
+		d := int64(v - before[k])
+		switch {
+		case strings.Contains(k, `method="GET"`):
+			reads += d
+		case strings.Contains(k, `method="POST"`), strings.Contains(k, `method="PUT"`), strings.Contains(k, `method="PATCH"`), strings.Contains(k, `method="DELETE"`):
+			writes += d
+		}
+	}
+	return writes, reads
+}
+
+// settle waits until the operator has finished the work in flight — no
+// reconcile for 5 s (at most 3 min) — and returns its metrics then: the
+// writes a change causes include the reconciles that follow Ready (the
+// Deployments' last status updates, say).
+func settle(b *testing.B, url string) samples {
+	var last samples
+	quiet := 0
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		m, err := scrape(b.Context(), url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if last != nil && m.sum("controller_runtime_reconcile_total") == last.sum("controller_runtime_reconcile_total") {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		last = m
+		if quiet >= 5 || time.Now().After(deadline) {
+			return m
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// deltas lists the series of the metrics that changed between two scrapes.
+func deltas(before, after samples, metrics ...string) string {
+	var out []string
+	for k, v := range after {
+		for _, m := range metrics {
+			if strings.HasPrefix(k, m+"{") && v != before[k] {
+				out = append(out, fmt.Sprintf("%s +%.0f", k, v-before[k]))
+			}
+		}
+	}
+	slices.Sort(out)
+	return strings.Join(out, "; ")
+}
+
+// procCPU is the process's user+system CPU seconds.
+func procCPU(b *testing.B, pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the command (which may hold spaces) start after ") ".
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100 // USER_HZ is 100 on Linux
+}
+
+// procHWM is the process's peak resident set (VmHWM) in KiB.
+func procHWM(b *testing.B, pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb
+		}
+	}
+	b.Fatal("no VmHWM in /proc status")
+	return 0
+}
+
+// captureProfiles takes a 30 s CPU profile of the operator from the start
+// of provisioning.
+func captureProfiles(b *testing.B, dir string, port int) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Error(err)
+		return
+	}
+	get := func(path, file string) {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
+		if err != nil {
+			b.Errorf("profile %s: %v", path, err)
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(filepath.Join(dir, file))
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer f.Close()
+		_, _ = f.ReadFrom(resp.Body)
+	}
+	get("/debug/pprof/profile?seconds=30", "cpu.pprof")
+}
+
+// captureHeap takes a heap profile of the operator (after provisioning:
+// every county cached).
+func captureHeap(b *testing.B, dir string, port int) {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap?gc=1", port))
+	if err != nil {
+		b.Errorf("heap profile: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(filepath.Join(dir, "heap.pprof"))
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	defer f.Close()
+	_, _ = f.ReadFrom(resp.Body)
+}
+
+// scaleOperator is the operator process; its log goes to a file (thousands
+// of counties log more than a test should hold in memory).
+type scaleOperator struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+func startOperator(b *testing.B, bin, logFile string, env, args []string) *scaleOperator {
+	f, err := os.Create(logFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	o := &scaleOperator{cmd: cmd, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); f.Close(); close(o.exited) }()
+	return o
+}
+
+func (o *scaleOperator) pid() int { return o.cmd.Process.Pid }
+
+func (o *scaleOperator) stop() {
+	_ = o.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-o.exited:
+	case <-time.After(20 * time.Second):
+		_ = o.cmd.Process.Kill()
+		<-o.exited
+	}
+}

@@ -1,0 +1,451 @@
+package statistics
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"xinfang.io/county"
+	"xinfang.io/services/kit/store"
+)
+
+// querier is a database or a transaction.
+type querier interface {
+	Query(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	QueryRow(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+// sums maps a dimension key to its counters summed over some periods.
+type sums map[string]*vec
+
+// of returns key's counters (zeros when it has none).
+func (s sums) of(key string) *vec {
+	if v := s[key]; v != nil {
+		return v
+	}
+	return &vec{}
+}
+
+func (s sums) at(key string) *vec {
+	v := s[key]
+	if v == nil {
+		v = &vec{}
+		s[key] = v
+	}
+	return v
+}
+
+// scope selects the rows of one dimension: every key, or one key.
+type scope struct {
+	dim, key string
+	oneKey   bool
+}
+
+func allKeys(dimName string) scope     { return scope{dim: dimName} }
+func oneKey(dimName, key string) scope { return scope{dim: dimName, key: key, oneKey: true} }
+func (s scope) String() string         { return s.dim + "/" + s.key }
+
+// inSizes are the lengths IN lists are padded to (with repeats of their
+// last value, which match nothing more), so that a handful of statement
+// texts serve every query and stay in the prepared-statement caches.
+var inSizes = []int{16, 64}
+
+func padded(vals []string) []string {
+	for _, n := range inSizes {
+		if len(vals) <= n {
+			out := make([]string, n)
+			copy(out, vals)
+			for i := len(vals); i < n; i++ {
+				out[i] = vals[len(vals)-1]
+			}
+			return out
+		}
+	}
+	return vals
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// figureMetrics are the counters period figures are made of; levelMetrics
+// the 积案 levels. A query reads only the columns it needs.
+var (
+	figureMetrics = allMetrics[:mBacklog]
+	levelMetrics  = allMetrics[mBacklog:]
+)
+
+// sumSelect is the SELECT list summing the counters ms.
+func sumSelect(ms []metric) string {
+	cols := make([]string, len(ms))
+	for i, m := range ms {
+		cols[i] = "CAST(SUM(" + m.column() + ") AS BIGINT)"
+	}
+	return strings.Join(cols, ", ")
+}
+
+var sumSelects sync.Map // metric list → SELECT list
+
+func sumSelectOf(ms []metric) string {
+	key := fmt.Sprint(ms)
+	if v, ok := sumSelects.Load(key); ok {
+		return v.(string)
+	}
+	v := sumSelect(ms)
+	sumSelects.Store(key, v)
+	return v
+}
+
+// dimMetrics are the figure counters a dimension keeps (docs/metrics.md):
+// a query of the dimension reads those columns only.
+func dimMetrics(dimName string) []metric {
+	switch dimName {
+	case dimChannel, dimTownship:
+		return []metric{mRegistrations, mPersons, mFirstTime, mRepeat, mGroup}
+	case dimCategory:
+		return []metric{mRegistrations, mPersons, mFirstTime, mRepeat, mGroup, mConcluded, mResolved}
+	case dimRespondent:
+		return []metric{mRegistrations, mPersons}
+	case dimLegalChannel:
+		return []metric{mDiverted}
+	}
+	return figureMetrics
+}
+
+// readSums adds the counters ms (a run of consecutive metrics) of periods
+// (period keys) in scope to out, by dimension key.
+func readSums(ctx context.Context, q querier, sc scope, periods []string, ms []metric, out sums) error {
+	return readGrouped(ctx, q, sc, periods, "dim_key", ms, out)
+}
+
+// readGrouped adds the counters ms of periods in scope to out, keyed by
+// the column group (dim_key or period).
+func readGrouped(ctx context.Context, q querier, sc scope, periods []string, group string, ms []metric, out sums) error {
+	if len(periods) == 0 {
+		return nil
+	}
+	ps := padded(periods)
+	args := make([]any, 0, len(ps)+2)
+	args = append(args, sc.dim)
+	for _, p := range ps {
+		args = append(args, p)
+	}
+	query := "SELECT " + group + ", " + sumSelectOf(ms) + " FROM stat_counts WHERE dim = ? AND period IN (" + placeholders(len(ps)) + ")"
+	if sc.oneKey {
+		query += " AND dim_key = ?"
+		args = append(args, sc.key)
+	}
+	query += " GROUP BY " + group
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("sum counters of %s: %w", sc, err)
+	}
+	defer rows.Close()
+	var key string
+	var v vec
+	dest := make([]any, 1+len(ms))
+	dest[0] = &key
+	for i, m := range ms {
+		dest[1+i] = &v[m]
+	}
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return fmt.Errorf("sum counters of %s: %w", sc, err)
+		}
+		out.at(key).add(&v)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sum counters of %s: %w", sc, err)
+	}
+	return nil
+}
+
+// periodSums sums the counters of scope over [from, to].
+func periodSums(ctx context.Context, q querier, sc scope, from, to county.Date) (sums, error) {
+	out := sums{}
+	if to.Before(from) {
+		return out, nil
+	}
+	return out, readSums(ctx, q, sc, periodKeys(from, to), dimMetrics(sc.dim), out)
+}
+
+// figureSums is periodSums with the due-day metrics counting due days on
+// or before today only (see dueDayMetrics): the period is read as the part
+// up to today and the part after it.
+func figureSums(ctx context.Context, q querier, sc scope, from, to, today county.Date) (sums, error) {
+	if !today.Before(to) {
+		return periodSums(ctx, q, sc, from, to)
+	}
+	out := sums{}
+	if !today.Before(from) {
+		if err := readSums(ctx, q, sc, periodKeys(from, today), dimMetrics(sc.dim), out); err != nil {
+			return nil, err
+		}
+	}
+	rest := sums{}
+	if err := readSums(ctx, q, sc, periodKeys(maxDate(from, today.AddDays(1)), to), dimMetrics(sc.dim), rest); err != nil {
+		return nil, err
+	}
+	for key, v := range rest {
+		o := out.at(key)
+		for m := range v {
+			if !dueDayMetrics[metric(m)] {
+				o[m] += v[m]
+			}
+		}
+	}
+	return out, nil
+}
+
+// months splits [from, to] at month boundaries.
+func months(from, to county.Date) [][2]county.Date {
+	var out [][2]county.Date
+	for m := county.NewDate(from.Year(), from.Month(), 1); !to.Before(m); m = county.NewDate(m.Year(), m.Month()+1, 1) {
+		a, b := m, monthEnd(m)
+		if a.Before(from) {
+			a = from
+		}
+		if to.Before(b) {
+			b = to
+		}
+		out = append(out, [2]county.Date{a, b})
+	}
+	return out
+}
+
+// monthSums is figureSums of the county total for each range, all read in
+// one query: each range is tiled (split at today) and the rows come back
+// per period key, each key belonging to one range.
+func monthSums(ctx context.Context, q querier, ranges [][2]county.Date, today county.Date) ([]*vec, error) {
+	owner := map[string]int{}
+	afterToday := map[string]bool{}
+	var keys []string
+	add := func(i int, a, b county.Date, after bool) {
+		for _, k := range periodKeys(a, b) {
+			owner[k], afterToday[k] = i, after
+			keys = append(keys, k)
+		}
+	}
+	for i, r := range ranges {
+		if !today.Before(r[1]) {
+			add(i, r[0], r[1], false)
+			continue
+		}
+		if !today.Before(r[0]) {
+			add(i, r[0], today, false)
+		}
+		add(i, maxDate(r[0], today.AddDays(1)), r[1], true)
+	}
+	byPeriod := sums{}
+	if err := readGrouped(ctx, q, oneKey(dimTotal, ""), keys, "period", figureMetrics, byPeriod); err != nil {
+		return nil, err
+	}
+	out := make([]*vec, len(ranges))
+	for i := range out {
+		out[i] = &vec{}
+	}
+	for p, v := range byPeriod {
+		o := out[owner[p]]
+		for m := range v {
+			if !afterToday[p] || !dueDayMetrics[metric(m)] {
+				o[m] += v[m]
+			}
+		}
+	}
+	return out, nil
+}
+
+func maxDate(a, b county.Date) county.Date {
+	if a.Before(b) {
+		return b
+	}
+	return a
+}
+
+// levelSums sums the counters of scope over every day up to asOf: for the
+// level counters (积案) that is their level as of that day.
+func levelSums(ctx context.Context, q querier, sc scope, asOf county.Date) (sums, error) {
+	out := sums{}
+	var first sql.NullString
+	// Every counter has a county-total row, so the smallest total period
+	// starts with the first year holding data.
+	if err := q.QueryRow(ctx, `SELECT MIN(period) FROM stat_counts WHERE dim = ?`, dimTotal).Scan(&first); err != nil {
+		return nil, fmt.Errorf("first counter year: %w", err)
+	}
+	if !first.Valid || len(first.String) < 4 {
+		return out, nil
+	}
+	year := 0
+	if _, err := fmt.Sscanf(first.String[:4], "%d", &year); err != nil {
+		return nil, fmt.Errorf("first counter year %q: %w", first.String, err)
+	}
+	return out, readSums(ctx, q, sc, prefixKeys(year, asOf), levelMetrics, out)
+}
+
+// oneCount reads one counter of one key over periods.
+func oneCount(ctx context.Context, q querier, m metric, dimName, key string, periods []string) (int64, error) {
+	if len(periods) == 0 {
+		return 0, nil
+	}
+	ps := padded(periods)
+	args := []any{dimName}
+	for _, p := range ps {
+		args = append(args, p)
+	}
+	args = append(args, key)
+	var v sql.NullInt64
+	err := q.QueryRow(ctx, "SELECT CAST(SUM("+m.column()+") AS BIGINT) FROM stat_counts WHERE dim = ? AND period IN ("+
+		placeholders(len(ps))+") AND dim_key = ?", args...).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read %s of %s/%s: %w", metricNames[m], dimName, key, err)
+	}
+	return v.Int64, nil
+}
+
+// dayCount is one counter's value on one day.
+func dayCount(ctx context.Context, q querier, m metric, dimName, key, day string) (int64, error) {
+	return oneCount(ctx, q, m, dimName, key, []string{day})
+}
+
+// rangeCount sums one counter over the days [from, to].
+func rangeCount(ctx context.Context, q querier, m metric, dimName, key string, from, to county.Date) (int64, error) {
+	if to.Before(from) {
+		return 0, nil
+	}
+	return oneCount(ctx, q, m, dimName, key, periodKeys(from, to))
+}
+
+// periodRow identifies one row of stat_counts.
+type periodRow struct {
+	Dim, Period, Key string
+}
+
+// metricGroups partition the counters by what changes them together. On
+// SQLite a counter row is written per group that changed, with that
+// group's columns only: a row rarely changes in more than one or two
+// groups, and the parameters bound per row are what an SQLite write costs
+// (see sqliteParams).
+var metricGroups = [][]metric{
+	{mRegistrations, mPersons, mFirstTime, mRepeat, mGroup, mGroupPersons, mOnline},
+	{mTransferred, mAssigned, mDiverted, mForwarded, mNotAccepted, mDuban},
+	{mAckDue, mAckOnTime, mHandlingDue, mHandledOnTime, mExtended},
+	{mConcluded, mResolved, mOneTimeBase, mOneTime, mLeaderDone, mLeaderSolved},
+	{mBureauRated, mBureauSatis, mBureauLapsed, mUnitRated, mUnitSatis, mUnitLapsed},
+	{mMediated, mMediatedOK, mReviewReq, mReviewDone, mReviewUpheld, mReReviewReq, mReReviewDone, mReReviewKept},
+	{mBacklog, mBacklog1, mBacklog31, mBacklog91, mBacklog181},
+}
+
+// allMetrics is every counter, the one group PostgreSQL writes.
+var allMetrics = func() []metric {
+	out := make([]metric, numMetrics)
+	for i := range out {
+		out[i] = metric(i)
+	}
+	return out
+}()
+
+func upsertCounts(ms []metric) *rowsSQL {
+	cols := make([]string, len(ms))
+	sets := make([]string, len(ms))
+	for i, m := range ms {
+		c := m.column()
+		cols[i] = c
+		sets[i] = c + " = stat_counts." + c + " + excluded." + c
+	}
+	return &rowsSQL{
+		head: "INSERT INTO stat_counts (dim, period, dim_key, " + strings.Join(cols, ", ") + ") VALUES ",
+		row:  "(" + placeholders(3+len(ms)) + ")",
+		tail: " ON CONFLICT (dim, period, dim_key) DO UPDATE SET " + strings.Join(sets, ", "),
+	}
+}
+
+var (
+	upsertGroupSQL = func() []*rowsSQL {
+		out := make([]*rowsSQL, len(metricGroups))
+		for i, g := range metricGroups {
+			out[i] = upsertCounts(g)
+		}
+		return out
+	}()
+	upsertAllSQL = upsertCounts(allMetrics)
+)
+
+// addCounts adds the deltas to stat_counts (INSERT … ON CONFLICT DO UPDATE
+// SET m = m + excluded.m), rows in key order so that replicas on
+// PostgreSQL lock them alike.
+func addCounts(ctx context.Context, tx *store.Tx, deltas map[periodRow]*vec) error {
+	keys := make([]periodRow, 0, len(deltas))
+	for k, v := range deltas {
+		if !v.zero() {
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		if a.Dim != b.Dim {
+			return a.Dim < b.Dim
+		}
+		if a.Period != b.Period {
+			return a.Period < b.Period
+		}
+		return a.Key < b.Key
+	})
+	if tx.Dialect() == store.Postgres {
+		return writeCounts(ctx, tx, upsertAllSQL, allMetrics, keys, deltas)
+	}
+	for g, ms := range metricGroups {
+		var rows []periodRow
+		for _, k := range keys {
+			v := deltas[k]
+			for _, m := range ms {
+				if v[m] != 0 {
+					rows = append(rows, k)
+					break
+				}
+			}
+		}
+		if err := writeCounts(ctx, tx, upsertGroupSQL[g], ms, rows, deltas); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeCounts(ctx context.Context, tx *store.Tx, stmt *rowsSQL, ms []metric, rows []periodRow, deltas map[periodRow]*vec) error {
+	per := 3 + len(ms)
+	for _, n := range chunks(len(rows), shapes(tx.Dialect(), per)) {
+		args := make([]any, 0, n*per)
+		for _, k := range rows[:n] {
+			args = append(args, k.Dim, k.Period, k.Key)
+			v := deltas[k]
+			for _, m := range ms {
+				args = append(args, v[m])
+			}
+		}
+		rows = rows[n:]
+		if _, err := tx.Exec(ctx, stmt.text(n), args...); err != nil {
+			return fmt.Errorf("update counters: %w", err)
+		}
+	}
+	return nil
+}
+
+// rollUp adds a day row's deltas to its day, dekad, month and year rows.
+func rollUp(out map[periodRow]*vec, r rowKey, v *vec) {
+	for _, p := range levelKeys(r.Day) {
+		k := periodRow{r.Dim, p, r.Key}
+		o := out[k]
+		if o == nil {
+			o = &vec{}
+			out[k] = o
+		}
+		o.add(v)
+	}
+}

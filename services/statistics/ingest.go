@@ -1,0 +1,387 @@
+package statistics
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"xinfang.io/county"
+	eventsv1 "xinfang.io/proto/events/v1"
+	"xinfang.io/services/kit/kafkatransport"
+	"xinfang.io/services/kit/store"
+	"xinfang.io/services/kit/tracing"
+)
+
+// Event is one consumed event with the context it was delivered in (its
+// consumer span), under which its alerts are raised and logged.
+type Event struct {
+	Ctx context.Context
+	Env *eventsv1.Envelope
+}
+
+// Apply is ApplyBatch of one event.
+func (s *service) Apply(ctx context.Context, env *eventsv1.Envelope) error {
+	tracing.SetCaseID(ctx, env.GetCaseId())
+	return s.ApplyBatch(ctx, []Event{{Ctx: ctx, Env: env}})
+}
+
+// ApplyBatch applies a run of events in one transaction: each touched
+// case's state is read once and written once, and the counter deltas of all
+// the events are added up in memory and written as one row change per
+// touched counter row. It is all or nothing: an event statistics refuses
+// fails the whole batch (the consumer then applies the events one by one,
+// so that only the refused one is dead-lettered).
+//
+// Idempotency: every case row keeps the ids of the events applied to it
+// (caseState.Seen), written in the same transaction as the state they
+// produced. An event whose id its case has already seen — redelivered,
+// published twice, or repeated within the batch — changes nothing.
+func (s *service) ApplyBatch(ctx context.Context, events []Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	cfg := s.county()
+	for _, ev := range events {
+		env := ev.Env
+		switch {
+		case env.GetCaseId() == "":
+			return kafkatransport.Permanent(fmt.Errorf("apply %s %s: no case id", env.GetType(), env.GetEventId()))
+		case env.GetEventId() == "":
+			return kafkatransport.Permanent(fmt.Errorf("apply %s to %s: no event id", env.GetType(), env.GetCaseId()))
+		case env.GetCounty() != "" && env.GetCounty() != cfg.ID:
+			return kafkatransport.Permanent(fmt.Errorf("apply %s %s: event of county %q in county %q", env.GetType(), env.GetEventId(), env.GetCounty(), cfg.ID))
+		}
+	}
+	var b *ingest
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		b = &ingest{s: s, tx: tx, cfg: cfg, cases: map[string]*caseEntry{}, counts: map[rowKey]*vec{}}
+		return b.run(ctx, events)
+	})
+	if errors.Is(err, errRefused) {
+		return kafkatransport.Permanent(fmt.Errorf("apply a batch of %d events: %w", len(events), err))
+	}
+	if err != nil {
+		return fmt.Errorf("apply a batch of %d events: %w", len(events), err)
+	}
+	s.applied.Add(int64(b.applied))
+	s.duplicates.Add(int64(b.duplicates))
+	return nil
+}
+
+// seenKey is the form an event id takes in caseState.Seen: a UUID (the
+// event ids every producer makes) as its 16 bytes in base64url, 22
+// characters; any other id as "~" and its base64url. Neither contains the
+// separator "|", and the two forms cannot collide.
+func seenKey(eventID string) string {
+	if len(eventID) == 36 {
+		if u, err := uuid.Parse(eventID); err == nil && u.String() == eventID {
+			return base64.RawURLEncoding.EncodeToString(u[:])
+		}
+	}
+	return "~" + base64.RawURLEncoding.EncodeToString([]byte(eventID))
+}
+
+func (c *caseState) seen(key string) bool {
+	for rest := c.Seen; len(rest) > 0; {
+		i := strings.IndexByte(rest[1:], '|')
+		if i < 0 {
+			return false
+		}
+		if rest[1:1+i] == key {
+			return true
+		}
+		rest = rest[1+i:]
+	}
+	return false
+}
+
+func (c *caseState) markSeen(key string) {
+	if c.Seen == "" {
+		c.Seen = "|"
+	}
+	c.Seen += key + "|"
+}
+
+// caseEntry is a case in a batch: its state, what it contributed to the
+// counters as last written (base), and whether it changed since.
+type caseEntry struct {
+	c     *caseState
+	base  contributions
+	based bool
+	dirty bool
+}
+
+// ingest is one batch's work inside its transaction.
+type ingest struct {
+	s       *service
+	tx      *store.Tx
+	cfg     *county.Config
+	cases   map[string]*caseEntry
+	counts  map[rowKey]*vec // event-count deltas (督办), by day row
+	matters []matterRow
+	applied int
+	// duplicates counts events skipped as already applied.
+	duplicates int
+}
+
+func (b *ingest) run(ctx context.Context, events []Event) error {
+	if b.tx.Dialect() == store.SQLite && len(events) > 1 {
+		// A batch dirties tens of megabytes of pages. With SQLite's default
+		// 2 MB page cache they spill to the WAL mid-transaction (many pages
+		// written twice) and are read back; checkpoints every 4 MB of WAL
+		// rewrite the hot counter pages after every batch. Both are
+		// per-connection settings, cheap to repeat.
+		for _, p := range []string{`PRAGMA cache_size = -16384`, `PRAGMA wal_autocheckpoint = 4096`} {
+			if _, err := b.tx.Exec(ctx, p); err != nil {
+				return fmt.Errorf("tune the connection: %w", err)
+			}
+		}
+	}
+	ids := make([]string, 0, len(events)+8)
+	for _, ev := range events {
+		ids = append(ids, ev.Env.GetCaseId())
+		if o := ev.Env.GetPetitionRegistered().GetRepeatOf(); o != "" {
+			ids = append(ids, o)
+		}
+	}
+	loaded, err := loadCases(ctx, b.tx, ids)
+	if err != nil {
+		return err
+	}
+	for id, c := range loaded {
+		b.cases[id] = &caseEntry{c: c}
+	}
+	legacy, err := b.s.legacyApplied(ctx, b.tx, events)
+	if err != nil {
+		return err
+	}
+	for _, ev := range events {
+		if err := b.apply(ctx, ev, legacy); err != nil {
+			return err
+		}
+	}
+	return b.flush(ctx)
+}
+
+func (b *ingest) entry(id string) *caseEntry {
+	e := b.cases[id]
+	if e == nil {
+		e = &caseEntry{c: &caseState{}}
+		b.cases[id] = e
+	}
+	return e
+}
+
+// touch records the case's contributions before its first change since the
+// last flush.
+func (b *ingest) touch(e *caseEntry) {
+	if !e.based {
+		e.base, e.based = e.c.contributions(), true
+	}
+	e.dirty = true
+}
+
+// apply folds one event into the batch: the case state (and the case a
+// registration repeats), event-count deltas, the petitioner's matter; for
+// a live event that may raise a warning, everything so far is written
+// first so that the rules read the counters as of this event.
+func (b *ingest) apply(ctx context.Context, ev Event, legacy map[string]bool) error {
+	env := ev.Env
+	caseID := env.GetCaseId()
+	e := b.entry(caseID)
+	key := seenKey(env.GetEventId())
+	if e.c.seen(key) || legacy[env.GetEventId()] {
+		b.duplicates++
+		return nil
+	}
+	b.touch(e)
+	overdueBefore := e.c.OverdueDept
+	if err := e.c.apply(env); err != nil {
+		return err
+	}
+	e.c.markSeen(key)
+	b.applied++
+
+	// A repeat petition takes the case it repeats out of 一次性化解, and
+	// belongs to its matter.
+	reg := env.GetPetitionRegistered()
+	if reg != nil {
+		e.c.Matter = caseID
+	}
+	if o := reg.GetRepeatOf(); o != "" && o != caseID {
+		oe := b.entry(o)
+		b.touch(oe)
+		oe.c.HasRepeat = true
+		e.c.Matter = o
+		if oe.c.Matter != "" {
+			e.c.Matter = oe.c.Matter
+		}
+	}
+	// Counts of acts rather than of matters: 督办 notices.
+	if a := env.GetCaseSupervisionAction(); a != nil && a.GetKind() == eventsv1.SupervisionActionKind_SUPERVISION_ACTION_KIND_DUBAN_NOTICE {
+		day, err := eventDay(env, "")
+		if err != nil {
+			return err
+		}
+		b.count(mDuban, day, total)
+		if a.GetDepartment() != "" {
+			b.count(mDuban, day, dim(dimDepartment, a.GetDepartment()))
+		}
+	}
+	if reg != nil {
+		for _, k := range reg.GetPetitionerKeys() {
+			if k != "" {
+				b.matters = append(b.matters, matterRow{key: k, caseID: caseID, matter: e.c.Matter, day: e.c.ReceivedDay})
+			}
+		}
+	}
+	if env.GetImported() {
+		return nil // history counts, but raises no alerts
+	}
+	overdue := e.c.OverdueDept != overdueBefore && e.c.OverdueDept != ""
+	if reg == nil && !overdue {
+		return nil
+	}
+	if err := b.flush(ctx); err != nil {
+		return err
+	}
+	ectx := ev.Ctx
+	if ectx == nil {
+		ectx = ctx
+	}
+	w := b.cfg.Spec.Warnings.Effective()
+	r := &raiser{s: b.s, tx: b.tx, cfg: b.cfg, env: env, now: b.s.now()}
+	if reg != nil {
+		return r.onRegistered(ectx, w, e.c, reg)
+	}
+	return r.onOverdue(ectx, w, e.c.OverdueDept)
+}
+
+func (b *ingest) count(m metric, day string, d dimKey) {
+	r := rowKey{d.Dim, d.Key, day}
+	v := b.counts[r]
+	if v == nil {
+		v = &vec{}
+		b.counts[r] = v
+	}
+	v[m]++
+}
+
+// flush writes what the batch changed since the last flush: each changed
+// case's state and the difference between its contributions now and as
+// last written, rolled up per day, dekad, month and year.
+func (b *ingest) flush(ctx context.Context) error {
+	var dirty []string
+	for id, e := range b.cases {
+		if e.dirty {
+			dirty = append(dirty, id)
+		}
+	}
+	sort.Strings(dirty)
+	days := b.counts
+	b.counts = map[rowKey]*vec{}
+	at := func(r rowKey) *vec {
+		v := days[r]
+		if v == nil {
+			v = &vec{}
+			days[r] = v
+		}
+		return v
+	}
+	saved := make([]savedCase, 0, len(dirty))
+	for _, id := range dirty {
+		e := b.cases[id]
+		after := e.c.contributions()
+		for _, x := range e.base {
+			at(x.row)[x.m] -= x.v
+		}
+		for _, x := range after {
+			at(x.row)[x.m] += x.v
+		}
+		e.base, e.dirty = after, false
+		saved = append(saved, savedCase{id: id, c: e.c})
+	}
+	periods := make(map[periodRow]*vec, 4*len(days))
+	for r, v := range days {
+		if !v.zero() {
+			rollUp(periods, r, v)
+		}
+	}
+	if err := addCounts(ctx, b.tx, periods); err != nil {
+		return err
+	}
+	if err := saveCases(ctx, b.tx, saved); err != nil {
+		return err
+	}
+	rows := b.matters
+	b.matters = nil
+	return insertMatters(ctx, b.tx, rows)
+}
+
+// legacyApplied returns which of the events the kit inbox recorded as
+// applied: versions before batching recorded the statistics consumer's
+// events there instead of in the case rows. Only databases that have such
+// rows pay for the lookup.
+func (s *service) legacyApplied(ctx context.Context, tx *store.Tx, events []Event) (map[string]bool, error) {
+	if s.legacyInbox == "" {
+		return nil, nil
+	}
+	switch s.legacyState.Load() {
+	case legacyNone:
+		return nil, nil
+	case legacyUnknown:
+		var id string
+		err := tx.QueryRow(ctx, `SELECT event_id FROM inbox WHERE consumer = ? LIMIT 1`, s.legacyInbox).Scan(&id)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			s.legacyState.Store(legacyNone)
+			return nil, nil
+		case err != nil:
+			return nil, fmt.Errorf("legacy inbox: %w", err)
+		}
+		s.legacyState.Store(legacyPresent)
+	}
+	ids := make([]string, len(events))
+	for i, ev := range events {
+		ids[i] = ev.Env.GetEventId()
+	}
+	out := map[string]bool{}
+	for len(ids) > 0 {
+		n := min(len(ids), inChunk(tx.Dialect()))
+		ps := padded(ids[:n])
+		ids = ids[n:]
+		args := []any{s.legacyInbox}
+		for _, id := range ps {
+			args = append(args, id)
+		}
+		rows, err := tx.Query(ctx, `SELECT event_id FROM inbox WHERE consumer = ? AND event_id IN (`+placeholders(len(ps))+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("legacy inbox: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("legacy inbox: %w", err)
+			}
+			out[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("legacy inbox: %w", err)
+		}
+	}
+	return out, nil
+}
+
+const (
+	legacyUnknown int32 = iota
+	legacyNone
+	legacyPresent
+)

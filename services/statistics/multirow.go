@@ -1,0 +1,64 @@
+package statistics
+
+import (
+	"strings"
+	"sync"
+
+	"xinfang.io/services/kit/store"
+)
+
+// sqliteParams bounds the parameters of one SQLite statement. The pure-Go
+// SQLite driver matches every parameter to its argument by a linear search,
+// so binding costs grow with the square of the count: past about 64
+// parameters, several smaller statements are cheaper than one large one.
+// PostgreSQL has no such cost; there fewer round trips win.
+const sqliteParams = 64
+
+// shapes are the row counts of multi-row statements with perRow
+// parameters a row: a run of rows is written in chunks of these sizes,
+// largest first, so that a few statement texts (prepared once, cached)
+// serve runs of every length.
+func shapes(d store.Dialect, perRow int) []int {
+	if d == store.Postgres {
+		return []int{256, 64, 16, 4, 1}
+	}
+	var out []int
+	for n := 1; n*perRow <= sqliteParams || n == 1; n *= 2 {
+		out = append([]int{n}, out...)
+	}
+	return out
+}
+
+// chunks splits n rows into chunks of the shapes, largest first.
+func chunks(n int, shapes []int) []int {
+	var out []int
+	for _, s := range shapes {
+		for n >= s {
+			out = append(out, s)
+			n -= s
+		}
+	}
+	return out
+}
+
+// rowsSQL builds and caches multi-row statement texts: head, then rows
+// copies of row separated by commas, then tail.
+type rowsSQL struct {
+	head, row, tail string
+	mu              sync.Mutex
+	texts           map[int]string
+}
+
+func (s *rowsSQL) text(rows int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.texts[rows]; ok {
+		return t
+	}
+	if s.texts == nil {
+		s.texts = map[int]string{}
+	}
+	t := s.head + strings.TrimSuffix(strings.Repeat(s.row+", ", rows), ", ") + s.tail
+	s.texts[rows] = t
+	return t
+}
