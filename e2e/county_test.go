@@ -99,6 +99,8 @@ type countyOptions struct {
 	brokers string
 	// debug gives every service a profiler listener (see debugURL).
 	debug bool
+	// bin holds the service binaries to run instead of this checkout's.
+	bin string
 }
 
 func startCounty(t testing.TB, otlpURL string) *county {
@@ -109,6 +111,10 @@ func startCountyWith(t testing.TB, o countyOptions) *county {
 	t.Helper()
 	otlpURL := o.otlpURL
 	bin := binaries(t)
+	svcBin := bin
+	if o.bin != "" {
+		svcBin = o.bin
+	}
 	dir := t.TempDir()
 	c := &county{t: t, bin: bin, svc: map[string]*process{}, url: map[string]string{}, debug: map[string]string{}, tokens: map[string]string{},
 		brokerBin: filepath.Join(bin, "devbroker"), brokerDir: filepath.Join(dir, "broker")}
@@ -155,7 +161,7 @@ func startCountyWith(t testing.TB, o countyOptions) *county {
 		} else {
 			env = append(env, "OTEL_TRACES_EXPORTER=none")
 		}
-		c.svc[s] = newProcess(s, filepath.Join(bin, s), env)
+		c.svc[s] = newProcess(s, filepath.Join(svcBin, s), env)
 		c.svc[s].start(t)
 	}
 	t.Cleanup(func() {

@@ -26,18 +26,44 @@ import (
 
 // BenchmarkPipeline measures sustained petitions/s at saturation (64 clients)
 // and the latency from POST to visible in statistics at paced rates.
+//
+// With XINFANG_BENCH_BASELINE_TREE set to another checkout (make bench
+// uses a worktree of an earlier commit), the same runs are made with that
+// checkout's services first, under the name build=baseline: a before/after
+// of the performance work in one run, on one broker.
 func BenchmarkPipeline(b *testing.B) {
 	stores := strings.Split(envOr("XINFANG_BENCH_STORES", "sqlite,postgres"), ",")
-	for _, store := range stores {
-		b.Run("store="+store, func(b *testing.B) {
-			c := startCountyWith(b, countyOptions{sqlite: store == "sqlite", brokers: os.Getenv("XINFANG_TEST_BROKERS"),
-				debug: os.Getenv("XINFANG_BENCH_PROFILE_DIR") != ""})
-			p := &pipeline{c: c}
-			b.Run("max", func(b *testing.B) { p.saturate(b, 64) })
-			for _, rate := range []int{100, 500} {
-				b.Run(fmt.Sprintf("rate=%d", rate), func(b *testing.B) { p.paced(b, rate) })
+	builds := []struct{ name, bin string }{{"current", ""}}
+	if tree := os.Getenv("XINFANG_BENCH_BASELINE_TREE"); tree != "" {
+		dir := b.TempDir()
+		if err := buildServices(tree, dir); err != nil {
+			b.Fatal(err)
+		}
+		builds = append([]struct{ name, bin string }{{"baseline", dir}}, builds...)
+	}
+	for _, build := range builds {
+		for _, store := range stores {
+			name := "store=" + store
+			if len(builds) > 1 {
+				name = "build=" + build.name + "/" + name
 			}
-		})
+			b.Run(name, func(b *testing.B) {
+				runPipeline(b, store, build.bin)
+			})
+		}
+	}
+}
+
+// runPipeline starts a county on store with the binaries in bin (this
+// checkout's when empty) and runs the saturation and paced benchmarks.
+func runPipeline(b *testing.B, store, bin string) {
+	debug := os.Getenv("XINFANG_BENCH_PROFILE_DIR") != "" && bin == ""
+	c := startCountyWith(b, countyOptions{sqlite: store == "sqlite", brokers: os.Getenv("XINFANG_TEST_BROKERS"),
+		debug: debug, bin: bin})
+	p := &pipeline{c: c}
+	b.Run("max", func(b *testing.B) { p.saturate(b, 64) })
+	for _, rate := range []int{100, 500} {
+		b.Run(fmt.Sprintf("rate=%d", rate), func(b *testing.B) { p.paced(b, rate) })
 	}
 }
 

@@ -37,14 +37,10 @@ func binaries(t testing.TB) string {
 		}
 		// Built as the images build them (services/Dockerfile): static,
 		// trimmed, stripped — so the footprint measured is the shipped one.
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", binDir+"/", "./cmd/intake", "./cmd/routing", "./cmd/supervision", "./cmd/statistics", "./cmd/devtoken")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		cmd.Dir = filepath.Join(repoRoot, "services")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build services: %v\n%s", err, out)
+		if buildErr = buildServices(repoRoot, binDir); buildErr != nil {
 			return
 		}
-		cmd = exec.Command("go", "build", "-o", filepath.Join(binDir, "devbroker"), "./hack/devbroker")
+		cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, "devbroker"), "./hack/devbroker")
 		cmd.Dir = repoRoot
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build devbroker: %v\n%s", err, out)
@@ -54,6 +50,19 @@ func binaries(t testing.TB) string {
 		t.Fatal(buildErr)
 	}
 	return binDir
+}
+
+// buildServices builds the service binaries of the checkout at tree into
+// dir, as the images build them (services/Dockerfile): static, trimmed,
+// stripped — so the footprint measured is the shipped one.
+func buildServices(tree, dir string) error {
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", dir+"/", "./cmd/intake", "./cmd/routing", "./cmd/supervision", "./cmd/statistics", "./cmd/devtoken")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.Dir = filepath.Join(tree, "services")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build services in %s: %v\n%s", tree, err, out)
+	}
+	return nil
 }
 
 // process is one service (or the broker) running as its own OS process.

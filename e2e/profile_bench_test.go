@@ -18,7 +18,7 @@ import (
 // the downloads. Read them with `go tool pprof -top BIN FILE`.
 func (p *pipeline) profile(b *testing.B, label string) func() {
 	dir := os.Getenv("XINFANG_BENCH_PROFILE_DIR")
-	if dir == "" {
+	if dir == "" || len(p.c.debug) == 0 {
 		return func() {}
 	}
 	seconds, err := strconv.Atoi(envOr("XINFANG_BENCH_PROFILE_SECONDS", "10"))

@@ -63,7 +63,10 @@ import (
 // for the new generation; and the writes in an idle minute afterwards (a
 // steady county should cost none).
 //
-// Knobs: XINFANG_BENCH_COUNTIES (required; unset skips), XINFANG_BENCH_TIMEOUT
+// Knobs: XINFANG_BENCH_COUNTIES (required; unset skips), XINFANG_BENCH_OPERATOR_BIN
+// (a manager binary to measure instead of building operator/cmd/manager: an
+// earlier commit's, for a before/after), XINFANG_BENCH_CHART (the chart
+// directory to install, the same commit's), XINFANG_BENCH_TIMEOUT
 // (per phase, default 20m), XINFANG_BENCH_OPERATOR_ARGS (extra manager flags,
 // space-separated, after the chart's), XINFANG_BENCH_PROFILE=DIR (CPU and
 // heap profiles of the operator during provisioning), XINFANG_BENCH_OUT=FILE
@@ -170,10 +173,16 @@ func runScale(b *testing.B, n int, timeout, idle time.Duration) scaleResult {
 		clusterErr error
 		buildErr   error
 	)
-	operatorBin := filepath.Join(dir, "manager")
+	operatorBin := os.Getenv("XINFANG_BENCH_OPERATOR_BIN") // another build (say, of an earlier commit) to compare
 	wg.Add(2)
 	go func() { defer wg.Done(); cluster, clusterErr = startCluster(filepath.Join(dir, "cluster"), bins) }()
-	go func() { defer wg.Done(); buildErr = buildOperator(operatorBin) }()
+	go func() {
+		defer wg.Done()
+		if operatorBin == "" {
+			operatorBin = filepath.Join(dir, "manager")
+			buildErr = buildOperator(operatorBin)
+		}
+	}()
 	b.Cleanup(func() {
 		wg.Wait()
 		if cluster != nil {
@@ -213,7 +222,11 @@ func runScale(b *testing.B, n int, timeout, idle time.Duration) scaleResult {
 	// helm install: CRD, RBAC, ServiceAccount, the operator's Deployment
 	// (which never runs: no image; the process below is the operator).
 	helmBin := filepath.Join(bins, "helm")
-	if out, err := scaleHelm(cluster, helmBin, "install", release, chartDir, "-n", operatorNS, "--create-namespace"); err != nil {
+	chart := chartDir
+	if c := os.Getenv("XINFANG_BENCH_CHART"); c != "" {
+		chart = c
+	}
+	if out, err := scaleHelm(cluster, helmBin, "install", release, chart, "-n", operatorNS, "--create-namespace"); err != nil {
 		b.Fatalf("helm install: %v\n%s", err, out)
 	}
 	dep, err := kube.AppsV1().Deployments(operatorNS).Get(ctx, "xinfang-operator", metav1.GetOptions{})
@@ -249,8 +262,15 @@ func runScale(b *testing.B, n int, timeout, idle time.Duration) scaleResult {
 	if err := cluster.writeKubeconfig(opKubeconfig, "system:serviceaccount:"+operatorNS+":"+sa, tok.Status.Token); err != nil {
 		b.Fatal(err)
 	}
+	// The chart's environment (GOMEMLIMIT, say), as its pod would have it.
+	env := []string{"KUBECONFIG=" + opKubeconfig, "POD_NAMESPACE=" + operatorNS}
+	for _, e := range dep.Spec.Template.Spec.Containers[0].Env {
+		if e.ValueFrom == nil {
+			env = append(env, e.Name+"="+e.Value)
+		}
+	}
 	opLog := filepath.Join(dir, "operator.log")
-	op := startOperator(b, operatorBin, opLog, []string{"KUBECONFIG=" + opKubeconfig, "POD_NAMESPACE=" + operatorNS}, args)
+	op := startOperator(b, operatorBin, opLog, env, args)
 	b.Cleanup(func() {
 		op.stop()
 		if b.Failed() {
@@ -272,7 +292,7 @@ func runScale(b *testing.B, n int, timeout, idle time.Duration) scaleResult {
 		}
 		return nil
 	})
-	b.Logf("operator running (pid %d) with %v; %d kwok nodes", op.pid(), args, nodes)
+	b.Logf("operator %s running (pid %d) with %v, env %v; %d kwok nodes", operatorBin, op.pid(), args, env[2:], nodes)
 
 	// What a bureau does before applying its County on PostgreSQL: the
 	// namespace and the database Secret. Not timed.

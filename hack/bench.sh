@@ -16,6 +16,8 @@
 #     footprint  an idle county: RSS, CPU and start-to-ready of each service
 #     operator   Counties applied at once to a real apiserver + kwok (XINFANG_BENCH_COUNTIES: 500,1000)
 #   The "kit" part always runs when "pipeline" does: the pipeline's ratio is to its raw baseline.
+#   BENCH_BASELINE=<commit> also runs the pipeline with that commit's services (a git worktree),
+#   a before/after in the same run (docs/benchmarks.md used 7947d32, before the performance work).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -26,6 +28,7 @@ cleanup() {
 	kill "$broker_pid" 2>/dev/null || true
 	wait 2>/dev/null || true
 	hack/postgres.sh stop "$pgdir" >/dev/null 2>&1 || true
+	[ -d "$work/baseline" ] && git worktree remove --force "$work/baseline" >/dev/null 2>&1 || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -93,6 +96,11 @@ fi
 if want pipeline; then
 	echo "## pipeline: the four service binaries + this broker; petitions through intake → routing → supervision → statistics"
 	echo "   max: 64 clients, ${PIPELINE_BENCHTIME:-5000x} petitions; rate=N: paced open-loop, latency POST → visible in statistics"
+	if [ -n "${BENCH_BASELINE:-}" ]; then
+		git worktree add --detach "$work/baseline" "$BENCH_BASELINE" >/dev/null
+		export XINFANG_BENCH_BASELINE_TREE="$work/baseline"
+		echo "   baseline: the services of $(git log -1 --format='%h %s' "$BENCH_BASELINE" | cut -c1-80)"
+	fi
 	(cd e2e && XINFANG_TEST_BROKERS="$addr" go test -run '^$' -bench BenchmarkPipeline -benchtime "${PIPELINE_BENCHTIME:-5000x}" -timeout 60m .) | tee "$work/pipeline.txt" | grep -E '^Benchmark'
 	echo
 fi
@@ -128,6 +136,6 @@ fi
 if [ -s "$work/pipeline.txt" ] && [ -s "$work/kit.txt" ]; then
 	cat "$work/kit.txt" "$work/pipeline.txt" | awk '
 	  /^BenchmarkRawKafkaGo\/max/ { for (i=2; i<=NF; i++) if ($(i+1)=="msgs/s") { raw+=$i; nraw++ } }
-	  /^BenchmarkPipeline\/store=.*\/max/ { split($1, a, "/"); for (i=2; i<=NF; i++) if ($(i+1)=="petitions/s") p[a[2]]=$i }
+	  /^BenchmarkPipeline\/.*\/max/ { k=$1; sub(/^BenchmarkPipeline\//, "", k); sub(/\/max.*$/, "", k); for (i=2; i<=NF; i++) if ($(i+1)=="petitions/s") p[k]=$i }
 	  END { for (s in p) printf "ratio pipeline (%s) / raw kafka-go single-message baseline: %.3f  (%.0f petitions/s vs %.0f msgs/s)\n", s, p[s]/(raw/nraw), p[s], raw/nraw }'
 fi

@@ -42,6 +42,9 @@ type raiser struct {
 	cfg *county.Config
 	env *eventsv1.Envelope
 	now time.Time
+	// pending is the batch's work not yet written: the rules read the
+	// database plus it.
+	pending *ingest
 }
 
 func (r *raiser) raise(ctx context.Context, a *Alert) error {
@@ -122,6 +125,7 @@ func (r *raiser) spike(ctx context.Context, w county.WarningThresholds, dimName,
 	if err != nil {
 		return err
 	}
+	count += r.pending.dayCount(mRegistrations, dimName, key, day)
 	if count < int64(w.SpikeMinCount) {
 		return nil
 	}
@@ -133,6 +137,9 @@ func (r *raiser) spike(ctx context.Context, w county.WarningThresholds, dimName,
 	sum, err := rangeCount(ctx, r.tx, mRegistrations, dimName, key, d.AddDays(-days), d.AddDays(-1))
 	if err != nil {
 		return err
+	}
+	for i := 1; i <= days; i++ {
+		sum += r.pending.dayCount(mRegistrations, dimName, key, d.AddDays(-i).String())
 	}
 	baseline := float64(sum) / float64(days)
 	threshold := baseline * float64(w.SpikeFactorPercent) / 100
@@ -159,20 +166,33 @@ func (r *raiser) repeat(ctx context.Context, w county.WarningThresholds, key, da
 		return err
 	}
 	window := max(w.RepeatWindowDays, 1)
-	matters, err := petitionerMatters(ctx, r.tx, key, d.AddDays(-(window - 1)).String(), day)
+	from := d.AddDays(-(window - 1)).String()
+	matters, err := petitionerMatters(ctx, r.tx, key, from, day)
 	if err != nil {
 		return err
 	}
 	caseID := r.env.GetCaseId()
 	// Only a new distinct matter counts: a repeat of a matter already in
 	// the window is the same matter.
-	var mine string
-	if err := r.tx.QueryRow(ctx, `SELECT matter_id FROM stat_petitioner_matters WHERE petitioner_key = ? AND day = ? AND case_id = ?`,
-		key, day, caseID).Scan(&mine); err != nil {
-		return fmt.Errorf("repeat petitioner: %w", err)
+	mine, others := "", 0
+	for _, m := range r.pending.mattersOf[key] {
+		if m.day < from || m.day > day {
+			continue
+		}
+		if prev, ok := matters[m.matter]; !ok || m.caseID < prev {
+			matters[m.matter] = m.caseID
+		}
+		if m.caseID == caseID {
+			mine = m.matter
+		}
 	}
-	isNew, err := r.ownMatterIsNew(ctx, key, mine, caseID, d.AddDays(-(window - 1)).String(), day)
-	if err != nil || !isNew {
+	for _, m := range r.pending.mattersOf[key] {
+		if m.day >= from && m.day <= day && m.matter == mine && m.caseID != caseID {
+			others++
+		}
+	}
+	isNew, err := r.ownMatterIsNew(ctx, key, mine, caseID, from, day)
+	if err != nil || !isNew || others > 0 {
 		return err
 	}
 	if len(matters) < w.RepeatMatters {
@@ -207,10 +227,24 @@ func (r *raiser) ownMatterIsNew(ctx context.Context, key, matter, caseID, from, 
 // for dept: at or above the department's threshold, once per day.
 func (r *raiser) onOverdue(ctx context.Context, w county.WarningThresholds, dept string) error {
 	limit := w.OverdueFor(dept)
-	n, ids, err := overdueCases(ctx, r.tx, dept, 50)
+	// The database as of the batch's start, corrected by the batch's cases.
+	add, del := r.pending.overAdd[dept], r.pending.overDel[dept]
+	n, stored, err := overdueCases(ctx, r.tx, dept, 50+len(del))
 	if err != nil {
 		return err
 	}
+	n += int64(len(add) - len(del))
+	var ids []string
+	for _, id := range stored {
+		if !del[id] {
+			ids = append(ids, id)
+		}
+	}
+	for id := range add {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	ids = ids[:min(len(ids), 50)]
 	if n < int64(limit) {
 		return nil
 	}

@@ -60,7 +60,7 @@ func outboxAlerts(t *testing.T, db *store.DB) []*eventsv1.Envelope {
 }
 
 func TestGroupPetitionAlert(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
+	eachMode(t, func(t *testing.T, db *store.DB, applyAll applier) {
 		svc, _ := newService(t, db, "2026-06-25")
 		h := &history{}
 		h.reg("G1", "2026-06-25", petition{channel: "visit", category: "complaint", township: "hanggai", persons: 5})
@@ -89,7 +89,7 @@ func TestGroupPetitionAlert(t *testing.T) {
 func TestSpikeAlertsAgainstTheBaseline(t *testing.T) {
 	// Warnings of the sample county: spike when today's count ≥ 10 and
 	// > 200% of the mean of the 28 days before.
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
+	eachMode(t, func(t *testing.T, db *store.DB, applyAll applier) {
 		svc, _ := newService(t, db, "2026-06-25")
 		today := county.NewDate(2026, 6, 25)
 		base := &history{imported: true, prefix: "base-"}
@@ -134,7 +134,7 @@ func TestSpikeAlertsAgainstTheBaseline(t *testing.T) {
 }
 
 func TestRepeatPetitionerAlert(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
+	eachMode(t, func(t *testing.T, db *store.DB, applyAll applier) {
 		svc, _ := newService(t, db, "2026-06-25")
 		h := &history{}
 		p := func(keys []string, repeatOf string) petition {
@@ -165,7 +165,7 @@ func TestRepeatPetitionerAlert(t *testing.T) {
 }
 
 func TestOverdueAccumulationAlert(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
+	eachMode(t, func(t *testing.T, db *store.DB, applyAll applier) {
 		svc, clk := newService(t, db, "2026-06-25")
 		overdue := eventsv1.SupervisionActionKind_SUPERVISION_ACTION_KIND_OVERDUE
 		h := &history{}

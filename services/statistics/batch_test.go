@@ -153,3 +153,25 @@ func alertKinds(t testing.TB, svc statistics.Service) string {
 	}
 	return out
 }
+
+// applier applies events to a service, one way or another.
+type applier func(t testing.TB, svc statistics.Service, envs []*eventsv1.Envelope)
+
+// eachMode runs f on every dialect with the events applied one at a time
+// ("events") and as one batch per call ("batch"): the warning rules must
+// see the same counters either way.
+func eachMode(t *testing.T, f func(t *testing.T, db *store.DB, apply applier)) {
+	for _, m := range []struct {
+		name  string
+		apply applier
+	}{
+		{"events", applyAll},
+		{"batch", func(t testing.TB, svc statistics.Service, envs []*eventsv1.Envelope) {
+			applyBatches(t, svc, envs, len(envs))
+		}},
+	} {
+		t.Run(m.name, func(t *testing.T) {
+			storetest.Each(t, func(t *testing.T, db *store.DB) { f(t, db, m.apply) })
+		})
+	}
+}

@@ -60,14 +60,18 @@ func (s *service) ApplyBatch(ctx context.Context, events []Event) error {
 	}
 	var b *ingest
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		b = &ingest{s: s, tx: tx, cfg: cfg, cases: map[string]*caseEntry{}, counts: map[rowKey]*vec{}}
+		b = newIngest(s, tx, cfg)
 		return b.run(ctx, events)
 	})
+	what := fmt.Sprintf("apply a batch of %d events", len(events))
+	if len(events) == 1 {
+		what = "apply"
+	}
 	if errors.Is(err, errRefused) {
-		return kafkatransport.Permanent(fmt.Errorf("apply a batch of %d events: %w", len(events), err))
+		return kafkatransport.Permanent(fmt.Errorf("%s: %w", what, err))
 	}
 	if err != nil {
-		return fmt.Errorf("apply a batch of %d events: %w", len(events), err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	s.applied.Add(int64(b.applied))
 	s.duplicates.Add(int64(b.duplicates))
@@ -108,26 +112,45 @@ func (c *caseState) markSeen(key string) {
 	c.Seen += key + "|"
 }
 
-// caseEntry is a case in a batch: its state, what it contributed to the
-// counters as last written (base), and whether it changed since.
+// caseEntry is a case in a batch: its state as loaded and as changed, and
+// what it contributes to the counters as last added to the batch's
+// pending deltas (cur).
 type caseEntry struct {
-	c     *caseState
-	base  contributions
-	based bool
-	dirty bool
+	c             *caseState
+	loadedOverdue string
+	cur           contributions
+	known         bool // cur computed
+	unsynced      bool // changed since cur was computed
+	changed       bool // changed in this batch: to be saved
 }
 
-// ingest is one batch's work inside its transaction.
+// ingest is one batch's work inside its transaction. Counter deltas pile
+// up in memory (pending) and are written once at the end; the warning
+// rules of live events read the committed counters plus pending.
 type ingest struct {
-	s       *service
-	tx      *store.Tx
-	cfg     *county.Config
-	cases   map[string]*caseEntry
-	counts  map[rowKey]*vec // event-count deltas (督办), by day row
-	matters []matterRow
-	applied int
+	s     *service
+	tx    *store.Tx
+	cfg   *county.Config
+	cases map[string]*caseEntry
+	// pending are the counter deltas of the batch so far, by day row: the
+	// event counts (督办) at once, the cases' contribution changes when
+	// synced (sync).
+	pending  map[rowKey]*vec
+	unsynced []string
+	matters  []matterRow
+	// mattersOf indexes matters by petitioner key, for the rules.
+	mattersOf map[string][]matterRow
+	// overAdd / overDel: cases of the batch that became / stopped being
+	// overdue for a department, relative to the database.
+	overAdd, overDel map[string]map[string]bool
+	applied          int
 	// duplicates counts events skipped as already applied.
 	duplicates int
+}
+
+func newIngest(s *service, tx *store.Tx, cfg *county.Config) *ingest {
+	return &ingest{s: s, tx: tx, cfg: cfg, cases: map[string]*caseEntry{}, pending: map[rowKey]*vec{},
+		mattersOf: map[string][]matterRow{}, overAdd: map[string]map[string]bool{}, overDel: map[string]map[string]bool{}}
 }
 
 func (b *ingest) run(ctx context.Context, events []Event) error {
@@ -155,7 +178,7 @@ func (b *ingest) run(ctx context.Context, events []Event) error {
 		return err
 	}
 	for id, c := range loaded {
-		b.cases[id] = &caseEntry{c: c}
+		b.cases[id] = &caseEntry{c: c, loadedOverdue: c.OverdueDept}
 	}
 	legacy, err := b.s.legacyApplied(ctx, b.tx, events)
 	if err != nil {
@@ -178,19 +201,48 @@ func (b *ingest) entry(id string) *caseEntry {
 	return e
 }
 
-// touch records the case's contributions before its first change since the
-// last flush.
-func (b *ingest) touch(e *caseEntry) {
-	if !e.based {
-		e.base, e.based = e.c.contributions(), true
+// touch is called before a case changes: its contributions as they were
+// are known from then on, and it is marked for saving and syncing.
+func (b *ingest) touch(id string, e *caseEntry) {
+	if !e.known {
+		e.cur, e.known = e.c.contributions(), true
 	}
-	e.dirty = true
+	if !e.unsynced {
+		e.unsynced = true
+		b.unsynced = append(b.unsynced, id)
+	}
+	e.changed = true
+}
+
+// sync moves the contribution changes of the cases changed since the last
+// sync into pending.
+func (b *ingest) sync() {
+	for _, id := range b.unsynced {
+		e := b.cases[id]
+		after := e.c.contributions()
+		for _, x := range e.cur {
+			b.at(x.row)[x.m] -= x.v
+		}
+		for _, x := range after {
+			b.at(x.row)[x.m] += x.v
+		}
+		e.cur, e.unsynced = after, false
+	}
+	b.unsynced = b.unsynced[:0]
+}
+
+func (b *ingest) at(r rowKey) *vec {
+	v := b.pending[r]
+	if v == nil {
+		v = &vec{}
+		b.pending[r] = v
+	}
+	return v
 }
 
 // apply folds one event into the batch: the case state (and the case a
-// registration repeats), event-count deltas, the petitioner's matter; for
-// a live event that may raise a warning, everything so far is written
-// first so that the rules read the counters as of this event.
+// registration repeats), event-count deltas, the petitioner's matter, and
+// for a live event the warning rules.
 func (b *ingest) apply(ctx context.Context, ev Event, legacy map[string]bool) error {
 	env := ev.Env
 	caseID := env.GetCaseId()
@@ -200,13 +252,16 @@ func (b *ingest) apply(ctx context.Context, ev Event, legacy map[string]bool) er
 		b.duplicates++
 		return nil
 	}
-	b.touch(e)
+	b.touch(caseID, e)
 	overdueBefore := e.c.OverdueDept
 	if err := e.c.apply(env); err != nil {
-		return err
+		return fmt.Errorf("%s %s to %s: %w", env.GetType(), env.GetEventId(), caseID, err)
 	}
 	e.c.markSeen(key)
 	b.applied++
+	if e.c.OverdueDept != overdueBefore {
+		b.trackOverdue(caseID, e)
+	}
 
 	// A repeat petition takes the case it repeats out of 一次性化解, and
 	// belongs to its matter.
@@ -216,7 +271,7 @@ func (b *ingest) apply(ctx context.Context, ev Event, legacy map[string]bool) er
 	}
 	if o := reg.GetRepeatOf(); o != "" && o != caseID {
 		oe := b.entry(o)
-		b.touch(oe)
+		b.touch(o, oe)
 		oe.c.HasRepeat = true
 		e.c.Matter = o
 		if oe.c.Matter != "" {
@@ -229,15 +284,17 @@ func (b *ingest) apply(ctx context.Context, ev Event, legacy map[string]bool) er
 		if err != nil {
 			return err
 		}
-		b.count(mDuban, day, total)
+		b.at(rowKey{dimTotal, "", day})[mDuban]++
 		if a.GetDepartment() != "" {
-			b.count(mDuban, day, dim(dimDepartment, a.GetDepartment()))
+			b.at(rowKey{dimDepartment, a.GetDepartment(), day})[mDuban]++
 		}
 	}
 	if reg != nil {
 		for _, k := range reg.GetPetitionerKeys() {
 			if k != "" {
-				b.matters = append(b.matters, matterRow{key: k, caseID: caseID, matter: e.c.Matter, day: e.c.ReceivedDay})
+				m := matterRow{key: k, caseID: caseID, matter: e.c.Matter, day: e.c.ReceivedDay}
+				b.matters = append(b.matters, m)
+				b.mattersOf[k] = append(b.mattersOf[k], m)
 			}
 		}
 	}
@@ -248,67 +305,58 @@ func (b *ingest) apply(ctx context.Context, ev Event, legacy map[string]bool) er
 	if reg == nil && !overdue {
 		return nil
 	}
-	if err := b.flush(ctx); err != nil {
-		return err
-	}
+	b.sync()
 	ectx := ev.Ctx
 	if ectx == nil {
 		ectx = ctx
 	}
 	w := b.cfg.Spec.Warnings.Effective()
-	r := &raiser{s: b.s, tx: b.tx, cfg: b.cfg, env: env, now: b.s.now()}
+	r := &raiser{s: b.s, tx: b.tx, cfg: b.cfg, env: env, now: b.s.now(), pending: b}
 	if reg != nil {
 		return r.onRegistered(ectx, w, e.c, reg)
 	}
 	return r.onOverdue(ectx, w, e.c.OverdueDept)
 }
 
-func (b *ingest) count(m metric, day string, d dimKey) {
-	r := rowKey{d.Dim, d.Key, day}
-	v := b.counts[r]
-	if v == nil {
-		v = &vec{}
-		b.counts[r] = v
+// trackOverdue records how the case's overdue department now differs from
+// the database's.
+func (b *ingest) trackOverdue(id string, e *caseEntry) {
+	for _, m := range b.overAdd {
+		delete(m, id)
 	}
-	v[m]++
+	for _, m := range b.overDel {
+		delete(m, id)
+	}
+	if e.c.OverdueDept == e.loadedOverdue {
+		return
+	}
+	mark := func(sets map[string]map[string]bool, dept string) {
+		if dept == "" {
+			return
+		}
+		if sets[dept] == nil {
+			sets[dept] = map[string]bool{}
+		}
+		sets[dept][id] = true
+	}
+	mark(b.overAdd, e.c.OverdueDept)
+	mark(b.overDel, e.loadedOverdue)
 }
 
-// flush writes what the batch changed since the last flush: each changed
-// case's state and the difference between its contributions now and as
-// last written, rolled up per day, dekad, month and year.
+// dayCount is the batch's pending change of one counter on one day.
+func (b *ingest) dayCount(m metric, dimName, key, day string) int64 {
+	if v := b.pending[rowKey{dimName, key, day}]; v != nil {
+		return v[m]
+	}
+	return 0
+}
+
+// flush writes the batch: each changed case's state and the pending
+// counter deltas, rolled up per day, dekad, month, quarter and year.
 func (b *ingest) flush(ctx context.Context) error {
-	var dirty []string
-	for id, e := range b.cases {
-		if e.dirty {
-			dirty = append(dirty, id)
-		}
-	}
-	sort.Strings(dirty)
-	days := b.counts
-	b.counts = map[rowKey]*vec{}
-	at := func(r rowKey) *vec {
-		v := days[r]
-		if v == nil {
-			v = &vec{}
-			days[r] = v
-		}
-		return v
-	}
-	saved := make([]savedCase, 0, len(dirty))
-	for _, id := range dirty {
-		e := b.cases[id]
-		after := e.c.contributions()
-		for _, x := range e.base {
-			at(x.row)[x.m] -= x.v
-		}
-		for _, x := range after {
-			at(x.row)[x.m] += x.v
-		}
-		e.base, e.dirty = after, false
-		saved = append(saved, savedCase{id: id, c: e.c})
-	}
-	periods := make(map[periodRow]*vec, 4*len(days))
-	for r, v := range days {
+	b.sync()
+	periods := make(map[periodRow]*vec, 4*len(b.pending))
+	for r, v := range b.pending {
 		if !v.zero() {
 			rollUp(periods, r, v)
 		}
@@ -316,12 +364,21 @@ func (b *ingest) flush(ctx context.Context) error {
 	if err := addCounts(ctx, b.tx, periods); err != nil {
 		return err
 	}
+	var ids []string
+	for id, e := range b.cases {
+		if e.changed {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	saved := make([]savedCase, len(ids))
+	for i, id := range ids {
+		saved[i] = savedCase{id: id, c: b.cases[id].c}
+	}
 	if err := saveCases(ctx, b.tx, saved); err != nil {
 		return err
 	}
-	rows := b.matters
-	b.matters = nil
-	return insertMatters(ctx, b.tx, rows)
+	return insertMatters(ctx, b.tx, b.matters)
 }
 
 // legacyApplied returns which of the events the kit inbox recorded as

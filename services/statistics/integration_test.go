@@ -2,6 +2,7 @@ package statistics_test
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -164,6 +165,7 @@ func TestPrometheusFigures(t *testing.T) {
 		`xinfang_statistics_year_rate_percent{county="anji",figure="timelyAcknowledgement"} 75`,
 		`xinfang_statistics_year_rate_percent{county="anji",figure="onTimeCompletion"} 57.14`,
 		`xinfang_statistics_backlog_cases{age="180+",county="anji"} 1`,
+		fmt.Sprintf(`xinfang_statistics_events_total{county="anji",outcome="applied"} %d`, len(envs)),
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)

@@ -1,7 +1,5 @@
 package statistics
 
-import "strings"
-
 // metric is one counter of stat_counts (a column, m_<name>). Each counts
 // matters (or, for duban, notices) attributed to one civil day;
 // docs/metrics.md defines every figure built from them.
@@ -102,12 +100,3 @@ func (v *vec) zero() bool {
 	}
 	return true
 }
-
-// metricColumns is the comma-separated list of every counter column.
-var metricColumns = func() string {
-	cols := make([]string, numMetrics)
-	for i := range cols {
-		cols[i] = metric(i).column()
-	}
-	return strings.Join(cols, ", ")
-}()

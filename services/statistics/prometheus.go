@@ -18,6 +18,7 @@ type collector struct {
 	count   *prometheus.Desc
 	rate    *prometheus.Desc
 	backlog *prometheus.Desc
+	events  *prometheus.Desc
 }
 
 // NewCollector returns the Prometheus collector of the service's figures.
@@ -32,6 +33,8 @@ func NewCollector(svc Service) prometheus.Collector {
 			"Rate figures of the current year to date in percent (docs/metrics.md); absent while the denominator is 0.", []string{"county", "figure"}, nil),
 		backlog: prometheus.NewDesc("xinfang_statistics_backlog_cases",
 			"Open cases past their due day (积案) now, by days past due.", []string{"county", "age"}, nil),
+		events: prometheus.NewDesc("xinfang_statistics_events_total",
+			"Events consumed since the process started: applied, or skipped as already applied (duplicate).", []string{"county", "outcome"}, nil),
 	}
 }
 
@@ -39,6 +42,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.count
 	ch <- c.rate
 	ch <- c.backlog
+	ch <- c.events
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -46,6 +50,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	cfg := c.s.county()
 	today := c.s.today()
+	ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(c.s.applied.Load()), cfg.ID, "applied")
+	ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(c.s.duplicates.Load()), cfg.ID, "duplicate")
 	sum, err := c.s.summary(ctx, cfg, county.NewDate(today.Year(), time.January, 1), today, today, "")
 	if err != nil {
 		c.s.log.Error("statistics metrics", "error", err)

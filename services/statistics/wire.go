@@ -3,13 +3,10 @@ package statistics
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"xinfang.io/county"
-	eventsv1 "xinfang.io/proto/events/v1"
 	"xinfang.io/services/kit/app"
-	"xinfang.io/services/kit/kafkatransport"
 )
 
 // Settings are the statistics service's own configuration. It has no
@@ -52,36 +49,21 @@ func Setup(ctx context.Context, a *app.App, s Settings) (Service, error) {
 	}
 	e := MakeEndpoints(svc, a.Endpoints, a.Log)
 	RegisterHTTP(a.HTTP, e, verifier, a.Log)
-	topics := make([]string, len(ConsumedStreams))
-	for i, st := range ConsumedStreams {
-		topics[i] = a.Topic(st)
+	if err := a.ConsumeBatch(ConsumerName, ConsumedStreams, NewKafkaHandler(e),
+		app.BatchOptions{MaxBatch: MaxBatch, Linger: BatchLinger}); err != nil {
+		return nil, err
 	}
-	c, err := kafkatransport.NewBatchConsumer(kafkatransport.BatchConsumerConfig{
-		ConsumerConfig: kafkatransport.ConsumerConfig{
-			Reader:          kafkatransport.ReaderConfig{Brokers: a.Config.Brokers, GroupID: a.GroupID(ConsumerName), Topics: topics},
-			DeadLetterTopic: a.Topic(eventsv1.StreamDeadLetter),
-			DrainTimeout:    a.Config.ShutdownTimeout,
-		},
-		MaxBatch: MaxBatch, Linger: BatchLinger, Window: BatchWindow,
-	}, NewKafkaHandler(e), a.Publisher.Writer(), a.Registry, a.Log)
-	if err != nil {
-		return nil, fmt.Errorf("statistics consumer: %w", err)
-	}
-	// A worker of the app: it stops with the consumers, before the relay's
-	// last pass.
-	a.Go("consumer "+ConsumerName, c.Run)
 	return svc, nil
 }
 
 // The consumer applies up to MaxBatch events per transaction, waiting at
-// most BatchLinger for a next message and BatchWindow in all: when catching
-// up (an import, a restart after downtime) the counter rows a batch touches
-// — the same days, months and years for many cases — are written once for
-// thousands of events (at ten million events, 10,000 a batch write 0.9
-// counter rows an event, 1,000 a batch 2.3); live, a batch is what arrived
-// within a few milliseconds.
+// most BatchLinger for a next message (and the kit's window, 200 ms, in
+// all). When catching up (an import, a restart after downtime) the counter
+// rows a batch touches — the same days, months and years for many cases —
+// are written once for thousands of events: at ten million events, batches
+// of 10,000 write 0.9 counter rows an event, batches of 1,000 2.3. Live, a
+// batch is what arrived within a few milliseconds.
 const (
 	MaxBatch    = 10000
 	BatchLinger = 5 * time.Millisecond
-	BatchWindow = 200 * time.Millisecond
 )

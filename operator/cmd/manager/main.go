@@ -37,6 +37,8 @@ func run() error {
 	var (
 		metricsAddr, probeAddr  string
 		pprofAddr               string
+		apiQPS                  float64
+		apiBurst                int
 		leaderElect             bool
 		leaderElectionNamespace string
 		maxReconciles           int
@@ -48,10 +50,12 @@ func run() error {
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus /metrics endpoint (0 disables it)")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	flag.Float64Var(&apiQPS, "kube-api-qps", -1, "the operator's own limit on requests per second to the API server; -1 leaves it to the server's priority and fairness")
+	flag.IntVar(&apiBurst, "kube-api-burst", 0, "burst above --kube-api-qps (default twice it)")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "address of the Go profiler (/debug/pprof/), off when empty; keep it on loopback or behind a port-forward")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "elect a leader among operator replicas (one reconciles, the others wait)")
 	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election Lease (default: the operator's own namespace)")
-	flag.IntVar(&maxReconciles, "max-concurrent-reconciles", 2, "counties reconciled at the same time")
+	flag.IntVar(&maxReconciles, "max-concurrent-reconciles", 16, "counties reconciled at the same time (a reconcile mostly waits on the API server)")
 	flag.IntVar(&maxRollouts, "max-concurrent-rollouts", 5, "counties whose workloads may roll out an operator-caused change (an upgrade) at the same time; 0 is unlimited")
 	flag.StringVar(&opts.DefaultImageRepository, "image-repository", "xinfang", "repository of the services' images when a County names none (images are <repository>/<service>:<tag>)")
 	flag.StringVar(&opts.DefaultImageTag, "image-tag", version, "tag of the services' images when a County names none (the operator's version unless set)")
@@ -82,7 +86,15 @@ func run() error {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(v1alpha1.AddToScheme(scheme))
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	restConfig := ctrl.GetConfigOrDie()
+	if apiQPS != 0 {
+		restConfig.QPS = float32(apiQPS)
+		restConfig.Burst = apiBurst
+		if apiQPS > 0 && apiBurst <= 0 {
+			restConfig.Burst = int(2 * apiQPS)
+		}
+	}
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                        scheme,
 		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress:        probeAddr,

@@ -70,7 +70,7 @@ type CountyReconciler struct {
 	// OperatorNamespace holds the Secrets named by spec.kafka.secretRef.
 	OperatorNamespace string
 	// MaxConcurrentReconciles bounds how many counties are reconciled at
-	// once (default 2).
+	// once (default 16: a reconcile mostly waits on the API server).
 	MaxConcurrentReconciles int
 	// Recorder records Events on Counties (events.go); nil records none.
 	Recorder events.EventRecorder
@@ -274,17 +274,18 @@ func split(objs []client.Object) *rendered {
 // without their managedFields (the biggest part of an object written by
 // server-side apply, and never read here), and without what no reconcile
 // reads from the cache: the county file in a ConfigMap (its rules-version
-// annotation is what counts) and a Deployment's pod template (its generation
-// and status are). Secrets are never cached; they are read through the API
-// reader.
+// annotation is what counts), a Deployment's pod template (its generation
+// and status are) and a quota's usage. Secrets are never cached; they are
+// read through the API reader.
 func CacheOptions() cache.Options {
 	return cache.Options{
 		DefaultLabelSelector: labels.SelectorFromSet(labels.Set{render.LabelManagedBy: render.ManagedBy}),
 		DefaultTransform:     cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
-			&v1alpha1.County{}:   {Label: labels.Everything()},
-			&corev1.ConfigMap{}:  {Transform: stripConfigMapData},
-			&appsv1.Deployment{}: {Transform: stripPodTemplate},
+			&v1alpha1.County{}:      {Label: labels.Everything()},
+			&corev1.ConfigMap{}:     {Transform: stripConfigMapData},
+			&appsv1.Deployment{}:    {Transform: stripPodTemplate},
+			&corev1.ResourceQuota{}: {Transform: stripQuotaStatus},
 		},
 	}
 }
@@ -292,6 +293,15 @@ func CacheOptions() cache.Options {
 func stripConfigMapData(o any) (any, error) {
 	if cm, ok := o.(*corev1.ConfigMap); ok {
 		cm.ManagedFields, cm.Data, cm.BinaryData = nil, nil, nil
+	}
+	return o, nil
+}
+
+// stripQuotaStatus drops a quota's usage, which the quota controller
+// rewrites with every pod and no reconcile reads.
+func stripQuotaStatus(o any) (any, error) {
+	if q, ok := o.(*corev1.ResourceQuota); ok {
+		q.ManagedFields, q.Status = nil, corev1.ResourceQuotaStatus{}
 	}
 	return o, nil
 }
@@ -318,7 +328,7 @@ func (r *CountyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.init()
 	n := r.MaxConcurrentReconciles
 	if n <= 0 {
-		n = 2
+		n = 16
 	}
 	byLabel := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 		if name := o.GetLabels()[render.LabelCounty]; name != "" && o.GetLabels()[render.LabelManagedBy] == render.ManagedBy {

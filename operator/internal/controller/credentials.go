@@ -31,7 +31,7 @@ var kafkaSecretKeys = []string{KafkaSecretTLS, KafkaSecretCA, KafkaSecretCert, K
 // Topics.Resync, or at once when the County's generation changes, so a
 // rotated Secret reaches the county within --topic-resync.
 type kafkaSecretRecord struct {
-	tag  string // County generation and Secret name
+	tag  string // County UID and generation, Secret name
 	at   time.Time
 	data map[string][]byte
 	tls  *tls.Config
@@ -40,7 +40,7 @@ type kafkaSecretRecord struct {
 
 func (r *CountyReconciler) kafkaSecret(ctx context.Context, c *v1alpha1.County) (*kafkaSecretRecord, error) {
 	ref := c.Spec.Kafka.SecretRef
-	tag := strconv.FormatInt(c.Generation, 10) + "/" + ref.Name
+	tag := string(c.UID) + "/" + strconv.FormatInt(c.Generation, 10) + "/" + ref.Name
 	if v, ok := r.kafkaSecrets.Load(c.Name); ok {
 		if rec := v.(*kafkaSecretRecord); rec.tag == tag && time.Since(rec.at) < r.Topics.Resync {
 			return rec, nil

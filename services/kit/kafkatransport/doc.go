@@ -5,4 +5,9 @@
 // calls a go-kit endpoint, and a Consumer that runs a consumer group with
 // FetchMessage + CommitMessages, bounded retries with backoff, and a
 // dead-letter topic so a poison message never blocks its partition.
+//
+// BatchConsumer and BatchSubscriber (batch.go) hand a fetched run of
+// messages to one call, for consumers that apply many events in one
+// database transaction; a run that fails goes through the one-message path
+// message by message, so dead letters and retries work as with Consumer.
 package kafkatransport
