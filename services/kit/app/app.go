@@ -247,7 +247,9 @@ func (a *App) Consume(name string, streams []eventsv1.Stream, h kafkatransport.H
 	return nil
 }
 
-type runner interface{ Run(ctx context.Context) error }
+type runner interface {
+	Run(ctx context.Context) error
+}
 
 // BatchOptions tune a batch consumer; zero values take the kit's defaults.
 type BatchOptions struct {
