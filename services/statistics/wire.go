@@ -65,5 +65,5 @@ func Setup(ctx context.Context, a *app.App, s Settings) (Service, error) {
 // batch is what arrived within a few milliseconds.
 const (
 	MaxBatch    = 10000
-	BatchLinger = 5 * time.Millisecond
+	BatchLinger = time.Millisecond
 )

@@ -45,7 +45,7 @@ type BatchConsumerConfig struct {
 	ConsumerConfig
 	// MaxBatch bounds the messages of one batch (default 500).
 	MaxBatch int
-	// Linger is how long a batch waits for a next message (default 5ms):
+	// Linger is how long a batch waits for a next message (default 1ms):
 	// while messages keep coming (catching up) the batch fills; once the
 	// consumer has caught up, a message waits at most Linger for company.
 	Linger time.Duration
@@ -83,7 +83,7 @@ func NewBatchConsumer(cfg BatchConsumerConfig, h BatchHandler, dlq *kafka.Writer
 		cfg.MaxBatch = 500
 	}
 	if cfg.Linger <= 0 {
-		cfg.Linger = 5 * time.Millisecond
+		cfg.Linger = time.Millisecond
 	}
 	if cfg.Window <= 0 {
 		cfg.Window = 200 * time.Millisecond
