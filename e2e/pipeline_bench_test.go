@@ -200,6 +200,7 @@ func (p *pipeline) paced(b *testing.B, rate int) {
 			time.Sleep(pollInterval)
 		}
 	}()
+	stopProfiles := p.profile(b, fmt.Sprintf("rate=%d", rate))
 	b.ResetTimer()
 	start := time.Now()
 	interval := time.Second / time.Duration(rate)
@@ -232,6 +233,7 @@ func (p *pipeline) paced(b *testing.B, rate int) {
 		b.Fatalf("paced run: not through after 5 minutes")
 	}
 	b.StopTimer()
+	stopProfiles()
 	p.sent += n
 	for _, m := range []struct {
 		name string
