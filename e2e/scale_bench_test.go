@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,11 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/metadata"
-	"k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/yaml"
 
 	"xinfang.io/hack/devbroker/brokertest"
@@ -323,7 +317,7 @@ func runScale(b *testing.B, n int, timeout, idle time.Duration) scaleResult {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cpu0 := procCPU(b, op.pid())
+	cpu0 := cpuSeconds(b, op.pid())
 	api0, err := scrapeAPIServer(ctx, cluster)
 	if err != nil {
 		b.Fatal(err)
@@ -360,7 +354,7 @@ func runScale(b *testing.B, n int, timeout, idle time.Duration) scaleResult {
 		captureHeap(b, profileDir, pprofPort)
 	}
 	after := settle(b, metricsURL)
-	cpu1 := procCPU(b, op.pid())
+	cpu1 := cpuSeconds(b, op.pid())
 	api1, err := scrapeAPIServer(ctx, cluster)
 	if err != nil {
 		b.Fatal(err)
@@ -397,7 +391,7 @@ func runScale(b *testing.B, n int, timeout, idle time.Duration) scaleResult {
 	}
 	res.rollSeconds = time.Since(t1).Seconds()
 	rolled := settle(b, metricsURL)
-	cpu2 := procCPU(b, op.pid())
+	cpu2 := cpuSeconds(b, op.pid())
 	res.rollCPUSeconds = cpu2 - cpu1
 	w, _ = requests(after, rolled)
 	res.rollWritesPerCounty = float64(w) / float64(n)
@@ -417,7 +411,7 @@ func runScale(b *testing.B, n int, timeout, idle time.Duration) scaleResult {
 		res.idleMeasured = true
 		b.Logf("idle %s: %s", idle, deltas(rolled, quiet, "rest_client_requests_total", "controller_runtime_reconcile_total", "workqueue_adds_total"))
 	}
-	res.rssMiB = float64(procHWM(b, op.pid())) / 1024
+	res.rssMiB = statusKiB(b, op.pid(), "VmHWM") / 1024
 	track.stop()
 	return res
 }
@@ -444,204 +438,6 @@ func benchCounty(b *testing.B, broker string) *unstructured.Unstructured {
 		must(unstructured.SetNestedField(u.Object, int64(1), "spec", "services", s, "replicas"))
 	}
 	return u
-}
-
-// countyState is what the tracker knows of one county.
-type countyState struct {
-	name             string
-	generation       int64
-	ready            bool // Ready True for the current generation, status describes it
-	rulesVersion     string
-	configMapVersion string
-}
-
-// readyTracker follows every County and county ConfigMap through watches
-// (listing thousands of Counties every second would load the API server
-// more than the operator does).
-type readyTracker struct {
-	cluster *kubeCluster
-	mu      sync.Mutex
-	state   map[string]*countyState
-	start   time.Time
-	doneAt  map[string]time.Duration
-	cond    func(*countyState) bool
-	changed chan struct{}
-	cancel  context.CancelFunc
-}
-
-func newReadyTracker(c *kubeCluster, names []string) *readyTracker {
-	t := &readyTracker{cluster: c, state: map[string]*countyState{}, changed: make(chan struct{}, 1)}
-	for _, n := range names {
-		t.state[n] = &countyState{name: n}
-	}
-	return t
-}
-
-// begin starts timing from at: a county is done once it is Ready and meets
-// cond.
-func (t *readyTracker) begin(at time.Time, cond func(*countyState) bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.start = at
-	t.doneAt = map[string]time.Duration{}
-	t.cond = cond
-}
-
-func (t *readyTracker) run(ctx context.Context) error {
-	ctx, t.cancel = context.WithCancel(ctx)
-	counties := cache.NewSharedIndexInformer(&cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return t.cluster.dyn.Resource(countyGVR).List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return t.cluster.dyn.Resource(countyGVR).Watch(ctx, o)
-		},
-	}, &unstructured.Unstructured{}, 0, cache.Indexers{})
-	_, _ = counties.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(o any) { t.county(o) },
-		UpdateFunc: func(_, o any) { t.county(o) },
-	})
-	md, err := metadata.NewForConfig(t.cluster.config)
-	if err != nil {
-		return err
-	}
-	cmGVR := corev1.SchemeGroupVersion.WithResource("configmaps")
-	opts := func(o *metav1.ListOptions) {
-		o.LabelSelector = "app.kubernetes.io/managed-by=xinfang-operator"
-		o.FieldSelector = "metadata.name=county"
-	}
-	configMaps := cache.NewSharedIndexInformer(&cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			opts(&o)
-			return md.Resource(cmGVR).List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			opts(&o)
-			return md.Resource(cmGVR).Watch(ctx, o)
-		},
-	}, &metav1.PartialObjectMetadata{}, 0, cache.Indexers{})
-	_, _ = configMaps.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(o any) { t.configMap(o) },
-		UpdateFunc: func(_, o any) { t.configMap(o) },
-	})
-	go counties.RunWithContext(ctx)
-	go configMaps.RunWithContext(ctx)
-	if !cache.WaitForCacheSync(ctx.Done(), counties.HasSynced, configMaps.HasSynced) {
-		return errors.New("tracker: caches did not sync")
-	}
-	return nil
-}
-
-func (t *readyTracker) stop() { t.cancel() }
-
-func (t *readyTracker) county(o any) {
-	u, ok := o.(*unstructured.Unstructured)
-	if !ok {
-		return
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s := t.state[u.GetName()]
-	if s == nil {
-		return
-	}
-	s.generation = u.GetGeneration()
-	og, _, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
-	s.ready = false
-	if og == s.generation {
-		for _, c := range conditionsOf(u) {
-			if c.Type == "Ready" && c.Status == metav1.ConditionTrue && c.ObservedGeneration == s.generation {
-				s.ready = true
-			}
-		}
-	}
-	s.rulesVersion, _, _ = unstructured.NestedString(u.Object, "status", "rulesVersion")
-	t.check(s)
-}
-
-func (t *readyTracker) configMap(o any) {
-	m, ok := o.(*metav1.PartialObjectMetadata)
-	if !ok {
-		return
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s := t.state[strings.TrimPrefix(m.Namespace, "xinfang-")]
-	if s == nil {
-		return
-	}
-	s.configMapVersion = m.Annotations["xinfang.io/rules-version"]
-	t.check(s)
-}
-
-// check records when s first met the current condition; t.mu is held.
-func (t *readyTracker) check(s *countyState) {
-	if t.cond == nil || t.doneAt == nil {
-		return
-	}
-	if _, done := t.doneAt[s.name]; done || !s.ready || !t.cond(s) {
-		return
-	}
-	t.doneAt[s.name] = time.Since(t.start)
-	select {
-	case t.changed <- struct{}{}:
-	default:
-	}
-}
-
-// waitAll waits until every county is done; it returns the seconds each
-// took from the start.
-func (t *readyTracker) waitAll(ctx context.Context, within time.Duration) ([]float64, error) {
-	t.mu.Lock()
-	for _, s := range t.state {
-		t.check(s)
-	}
-	t.mu.Unlock()
-	deadline := time.After(within)
-	progress := time.NewTicker(15 * time.Second)
-	defer progress.Stop()
-	for {
-		t.mu.Lock()
-		done, total := len(t.doneAt), len(t.state)
-		var times []float64
-		if done == total {
-			for _, d := range t.doneAt {
-				times = append(times, d.Seconds())
-			}
-		}
-		t.mu.Unlock()
-		if done == total {
-			return times, nil
-		}
-		select {
-		case <-t.changed:
-		case <-progress.C:
-			fmt.Fprintf(os.Stderr, "scale: %d of %d counties done after %s\n", done, total, time.Since(t.start).Round(time.Second))
-		case <-deadline:
-			return nil, fmt.Errorf("%d of %d counties done within %s", done, total, within)
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-}
-
-func (t *readyTracker) rulesVersions() map[string]string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := map[string]string{}
-	for n, s := range t.state {
-		out[n] = s.rulesVersion
-	}
-	return out
-}
-
-func percentile(xs []float64, p float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return s[int(p*float64(len(s)-1))]
 }
 
 // parallel runs f for every name with at most workers at once and fails
@@ -710,215 +506,6 @@ func scaleHelm(c *kubeCluster, helmBin string, args ...string) (string, error) {
 	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+home+"/cache", "HELM_CONFIG_HOME="+home+"/config", "HELM_DATA_HOME="+home+"/data")
 	out, err := cmd.CombinedOutput()
 	return string(out), err
-}
-
-// samples are Prometheus series: "name{labels}" → value.
-type samples map[string]float64
-
-// sum adds every series of a metric.
-func (s samples) sum(metric string) float64 {
-	var t float64
-	for k, v := range s {
-		if k == metric || strings.HasPrefix(k, metric+"{") {
-			t += v
-		}
-	}
-	return t
-}
-
-func scrape(ctx context.Context, url string) (samples, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	out := samples{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			continue
-		}
-		out[line[:i]] = v
-	}
-	return out, sc.Err()
-}
-
-// apiserverWrites are the API server's write requests (all clients: the
-// operator, the controller-manager, the scheduler, kwok) between two
-// scrapes of its /metrics, from apiserver_request_total{verb}.
-func apiserverWrites(before, after samples) int64 {
-	var n int64
-	for k, v := range after {
-		if !strings.HasPrefix(k, "apiserver_request_total{") {
-			continue
-		}
-		for _, verb := range []string{`verb="POST"`, `verb="PUT"`, `verb="PATCH"`, `verb="DELETE"`, `verb="APPLY"`, `verb="CREATE"`, `verb="UPDATE"`} {
-			if strings.Contains(k, verb) {
-				n += int64(v - before[k])
-				break
-			}
-		}
-	}
-	return n
-}
-
-func scrapeAPIServer(ctx context.Context, c *kubeCluster) (samples, error) {
-	raw, err := c.kube.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := samples{}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if !strings.HasPrefix(line, "apiserver_request_total{") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
-			out[line[:i]] = v
-		}
-	}
-	return out, nil
-}
-
-// requests are the operator's API requests between two scrapes, from
-// client-go's rest_client_requests_total{method}: writes and reads.
-func requests(before, after samples) (writes, reads int64) {
-	for k, v := range after {
-		if !strings.HasPrefix(k, "rest_client_requests_total{") {
-			continue
-		}
-		d := int64(v - before[k])
-		switch {
-		case strings.Contains(k, `method="GET"`):
-			reads += d
-		case strings.Contains(k, `method="POST"`), strings.Contains(k, `method="PUT"`), strings.Contains(k, `method="PATCH"`), strings.Contains(k, `method="DELETE"`):
-			writes += d
-		}
-	}
-	return writes, reads
-}
-
-// settle waits until the operator has finished the work in flight — no
-// reconcile for 5 s (at most 3 min) — and returns its metrics then: the
-// writes a change causes include the reconciles that follow Ready (the
-// Deployments' last status updates, say).
-func settle(b *testing.B, url string) samples {
-	var last samples
-	quiet := 0
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		m, err := scrape(b.Context(), url)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if last != nil && m.sum("controller_runtime_reconcile_total") == last.sum("controller_runtime_reconcile_total") {
-			quiet++
-		} else {
-			quiet = 0
-		}
-		last = m
-		if quiet >= 5 || time.Now().After(deadline) {
-			return m
-		}
-		time.Sleep(time.Second)
-	}
-}
-
-// deltas lists the series of the metrics that changed between two scrapes.
-func deltas(before, after samples, metrics ...string) string {
-	var out []string
-	for k, v := range after {
-		for _, m := range metrics {
-			if strings.HasPrefix(k, m+"{") && v != before[k] {
-				out = append(out, fmt.Sprintf("%s +%.0f", k, v-before[k]))
-			}
-		}
-	}
-	slices.Sort(out)
-	return strings.Join(out, "; ")
-}
-
-// procCPU is the process's user+system CPU seconds.
-func procCPU(b *testing.B, pid int) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	// Fields after the command (which may hold spaces) start after ") ".
-	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
-	utime, _ := strconv.ParseFloat(f[11], 64)
-	stime, _ := strconv.ParseFloat(f[12], 64)
-	return (utime + stime) / 100 // USER_HZ is 100 on Linux
-}
-
-// procHWM is the process's peak resident set (VmHWM) in KiB.
-func procHWM(b *testing.B, pid int) int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb
-		}
-	}
-	b.Fatal("no VmHWM in /proc status")
-	return 0
-}
-
-// captureProfiles takes a 30 s CPU profile of the operator from the start
-// of provisioning.
-func captureProfiles(b *testing.B, dir string, port int) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		b.Error(err)
-		return
-	}
-	get := func(path, file string) {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
-		if err != nil {
-			b.Errorf("profile %s: %v", path, err)
-			return
-		}
-		defer resp.Body.Close()
-		f, err := os.Create(filepath.Join(dir, file))
-		if err != nil {
-			b.Error(err)
-			return
-		}
-		defer f.Close()
-		_, _ = f.ReadFrom(resp.Body)
-	}
-	get("/debug/pprof/profile?seconds=30", "cpu.pprof")
-}
-
-// captureHeap takes a heap profile of the operator (after provisioning:
-// every county cached).
-func captureHeap(b *testing.B, dir string, port int) {
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap?gc=1", port))
-	if err != nil {
-		b.Errorf("heap profile: %v", err)
-		return
-	}
-	defer resp.Body.Close()
-	f, err := os.Create(filepath.Join(dir, "heap.pprof"))
-	if err != nil {
-		b.Error(err)
-		return
-	}
-	defer f.Close()
-	_, _ = f.ReadFrom(resp.Body)
 }
 
 // scaleOperator is the operator process; its log goes to a file (thousands

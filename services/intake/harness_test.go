@@ -127,29 +127,7 @@ func (h *harness) do(method, path, tok string, body any, out any) int {
 // topic reads every message of a county stream, waiting for at least n.
 func (h *harness) topic(s eventsv1.Stream, n int) []kafka.Message {
 	h.t.Helper()
-	topic := h.app.Topic(s)
-	var out []kafka.Message
-	deadline := time.Now().Add(60 * time.Second)
-	for len(out) < n {
-		out = out[:0]
-		for p := 0; p < 2; p++ {
-			r := kafka.NewReader(kafka.ReaderConfig{Brokers: h.brokers, Topic: topic, Partition: p, MaxWait: 50 * time.Millisecond})
-			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-			for {
-				m, err := r.FetchMessage(ctx)
-				if err != nil {
-					break
-				}
-				out = append(out, m)
-			}
-			cancel()
-			r.Close()
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("topic %s: %d messages, want %d", topic, len(out), n)
-		}
-	}
-	return out
+	return brokertest.Messages(h.t, h.brokers, h.app.Topic(s), 2, n)
 }
 
 // publish writes events to a county stream as another service would.

@@ -145,28 +145,5 @@ func (h *harness) waitApplied(n int) {
 // topic reads every message of a county stream, waiting for at least n.
 func (h *harness) topic(s eventsv1.Stream, n int) []kafka.Message {
 	h.t.Helper()
-	topic := h.app.Topic(s)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		var out []kafka.Message
-		for p := 0; p < 2; p++ {
-			r := kafka.NewReader(kafka.ReaderConfig{Brokers: h.brokers, Topic: topic, Partition: p, MaxWait: 50 * time.Millisecond})
-			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-			for {
-				m, err := r.FetchMessage(ctx)
-				if err != nil {
-					break
-				}
-				out = append(out, m)
-			}
-			cancel()
-			r.Close()
-		}
-		if len(out) >= n {
-			return out
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("topic %s: %d messages, want %d", topic, len(out), n)
-		}
-	}
+	return brokertest.Messages(h.t, h.brokers, h.app.Topic(s), 2, n)
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"xinfang.io/services/kit/kafkatransport"
@@ -50,4 +51,34 @@ func Topic(t testing.TB, brokers []string, partitions int) string {
 		t.Fatalf("create topic %s: %v", name, err)
 	}
 	return name
+}
+
+// Messages reads every message of topic's first `partitions` partitions
+// from the beginning, retrying until there are at least n (or a minute
+// passes, which fails the test).
+func Messages(t testing.TB, brokers []string, topic string, partitions, n int) []kafka.Message {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var out []kafka.Message
+		for p := 0; p < partitions; p++ {
+			r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p, MaxWait: 50 * time.Millisecond})
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			for {
+				m, err := r.FetchMessage(ctx)
+				if err != nil {
+					break
+				}
+				out = append(out, m)
+			}
+			cancel()
+			r.Close()
+		}
+		if len(out) >= n {
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("topic %s: %d messages, want %d", topic, len(out), n)
+		}
+	}
 }
