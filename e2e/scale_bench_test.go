@@ -65,7 +65,15 @@ import (
 // space-separated, after the chart's), XINFANG_BENCH_PROFILE=DIR (CPU and
 // heap profiles of the operator during provisioning), XINFANG_BENCH_OUT=FILE
 // (appends the result row as markdown), XINFANG_BENCH_IDLE (idle window,
-// default 60s; 0 skips it).
+// default 60s; 0 skips it), XINFANG_BENCH_AUDIT=DIR (an audit log of every
+// write: writes per County by client, and how long each stage of a county
+// took; it costs the API server, so not for timing runs). With
+// XINFANG_BENCH_PROFILE the API server is profiled too, from the start of
+// provisioning for XINFANG_BENCH_PROFILE_APISERVER (default 30s). CLUSTER_*_ARGS (see
+// hack/cluster.sh) pass extra flags to the control plane's components.
+//
+// Logged besides the row: the CPU seconds of every control-plane process
+// and the API server's writes per County by resource and verb.
 func BenchmarkOperatorScale(b *testing.B) {
 	n, _ := strconv.Atoi(os.Getenv("XINFANG_BENCH_COUNTIES"))
 	if n <= 0 {
@@ -83,6 +91,7 @@ func BenchmarkOperatorScale(b *testing.B) {
 		b.ReportMetric(r.rollSeconds, "roll-s")
 		b.ReportMetric(r.rollWritesPerCounty, "roll-writes/county")
 		b.ReportMetric(r.clusterWritesPerCounty, "cluster-writes/county")
+		b.ReportMetric(r.controlPlaneCPU, "control-plane-cpu-s")
 		b.ReportMetric(0, "ns/op") // one run of minutes: ns/op says nothing
 		row := r.row()
 		b.Logf("\n%s\n%s", scaleHeader, row)
@@ -97,19 +106,25 @@ func BenchmarkOperatorScale(b *testing.B) {
 	}
 }
 
-const scaleHeader = "| N | all Ready s (p50) | RSS peak MiB | CPU s (provision + roll) | writes/County | reads/County | reconciles/County | rules roll s | roll writes/County | idle writes/min | API server writes/County (all clients) |\n|---|---|---|---|---|---|---|---|---|---|---|"
+const scaleHeader = "| N | all Ready s (p50) | RSS peak MiB | CPU s (provision + roll) | writes/County | reads/County | reconciles/County | rules roll s | roll writes/County | idle writes/min | API server writes/County (all clients) | control plane CPU s (API server) | machine busy % |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 
 type scaleResult struct {
-	n                                int
-	readySeconds, readyP50           float64
-	rssMiB                           float64
-	cpuSeconds, rollCPUSeconds       float64
-	writesPerCounty, readsPerCounty  float64
-	reconcilesPerCounty              float64
-	clusterWritesPerCounty           float64 // all clients' writes the API server served
-	rollSeconds, rollWritesPerCounty float64
-	idleWritesPerMinute              float64
-	idleMeasured                     bool
+	n                               int
+	readySeconds, readyP50          float64
+	rssMiB                          float64
+	cpuSeconds, rollCPUSeconds      float64
+	writesPerCounty, readsPerCounty float64
+	reconcilesPerCounty             float64
+	clusterWritesPerCounty          float64 // all clients' writes the API server served
+	// CPU seconds of the control plane's processes (etcd, API server,
+	// controller-manager, scheduler, kwok) while provisioning, the API
+	// server's alone, and how busy the whole machine was (others' work
+	// included): on a machine this size the control plane's CPU is what
+	// bounds the time.
+	controlPlaneCPU, apiserverCPU, machineBusy float64
+	rollSeconds, rollWritesPerCounty           float64
+	idleWritesPerMinute                        float64
+	idleMeasured                               bool
 }
 
 func (r scaleResult) row() string {
@@ -117,9 +132,10 @@ func (r scaleResult) row() string {
 	if r.idleMeasured {
 		idle = fmt.Sprintf("%.0f", r.idleWritesPerMinute)
 	}
-	return fmt.Sprintf("| %d | %.1f (%.1f) | %.0f | %.1f + %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %s | %.1f |",
+	return fmt.Sprintf("| %d | %.1f (%.1f) | %.0f | %.1f + %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %s | %.1f | %.0f (%.0f) | %.0f |",
 		r.n, r.readySeconds, r.readyP50, r.rssMiB, r.cpuSeconds, r.rollCPUSeconds, r.writesPerCounty, r.readsPerCounty,
-		r.reconcilesPerCounty, r.rollSeconds, r.rollWritesPerCounty, idle, r.clusterWritesPerCounty)
+		r.reconcilesPerCounty, r.rollSeconds, r.rollWritesPerCounty, idle, r.clusterWritesPerCounty,
+		r.controlPlaneCPU, r.apiserverCPU, r.machineBusy)
 }
 
 func envDuration(b *testing.B, name string, def time.Duration) time.Duration {
@@ -161,6 +177,20 @@ func runScale(b *testing.B, n int, timeout, idle time.Duration) scaleResult {
 	// controller-manager's and scheduler's client limits (20 and 50 QPS by
 	// default; kwok has none).
 	b.Setenv("CLUSTER_KUBE_API_QPS", "1000")
+	profileDir := os.Getenv("XINFANG_BENCH_PROFILE")
+	auditDir := os.Getenv("XINFANG_BENCH_AUDIT")
+	apiArgs := strings.Fields(os.Getenv("CLUSTER_APISERVER_ARGS"))
+	if profileDir != "" {
+		apiArgs = append(apiArgs, "--profiling=true")
+	}
+	if auditDir != "" {
+		a, err := auditArgs(auditDir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		apiArgs = append(apiArgs, a)
+	}
+	b.Setenv("CLUSTER_APISERVER_ARGS", strings.Join(apiArgs, " "))
 	var (
 		wg         sync.WaitGroup
 		cluster    *kubeCluster
@@ -240,7 +270,6 @@ func runScale(b *testing.B, n int, timeout, idle time.Duration) scaleResult {
 		}
 	}
 	args = append(args, "--leader-election-namespace="+operatorNS)
-	profileDir := os.Getenv("XINFANG_BENCH_PROFILE")
 	if profileDir != "" {
 		args = append(args, fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", pprofPort))
 	}
@@ -322,12 +351,22 @@ func runScale(b *testing.B, n int, timeout, idle time.Duration) scaleResult {
 	if err != nil {
 		b.Fatal(err)
 	}
+	cp0 := controlPlaneCPU(b, cluster.dir)
+	busy0, total0 := machineCPU(b)
+	self0 := cpuSeconds(b, os.Getpid())
 	var profiles sync.WaitGroup
 	if profileDir != "" {
-		profiles.Add(1)
+		profiles.Add(2)
 		go func() {
 			defer profiles.Done()
 			captureProfiles(b, profileDir, pprofPort)
+		}()
+		go func() {
+			defer profiles.Done()
+			d := envDuration(b, "XINFANG_BENCH_PROFILE_APISERVER", 30*time.Second)
+			if err := apiserverProfile(ctx, cluster, filepath.Join(profileDir, "apiserver-cpu.pprof"), d); err != nil {
+				b.Errorf("API server profile: %v", err)
+			}
 		}()
 	}
 
@@ -359,12 +398,31 @@ func runScale(b *testing.B, n int, timeout, idle time.Duration) scaleResult {
 	if err != nil {
 		b.Fatal(err)
 	}
+	cp1 := controlPlaneCPU(b, cluster.dir)
+	busy1, total1 := machineCPU(b)
+	b.Logf("CPU s while provisioning: %s; machine: %.0f of %.0f CPU s busy (%.0f%%)", cpuDeltas(cp0, cp1, map[string]float64{"operator": cpu1 - cpu0, "benchmark": cpuSeconds(b, os.Getpid()) - self0}),
+		busy1-busy0, total1-total0, 100*(busy1-busy0)/(total1-total0))
+	// Multi-line reports to stderr: a benchmark's log is cut to a few lines.
+	fmt.Fprintf(os.Stderr, "API server writes per County by resource and verb:\n%s", apiserverWritesByResource(api0, api1, n))
+	if auditDir != "" {
+		time.Sleep(2 * time.Second) // the batched audit log flushed
+		report, err := analyzeAudit(filepath.Join(auditDir, "audit.log"), names, t0, time.Now())
+		if err != nil {
+			b.Errorf("audit log: %v", err)
+		}
+		fmt.Fprintf(os.Stderr, "audit log:\n%s", report)
+	}
 	res := scaleResult{n: n, readySeconds: provisioned.Seconds(), readyP50: percentile(readyTimes, 0.5)}
 	res.cpuSeconds = cpu1 - cpu0
 	w, r := requests(before, after)
 	res.writesPerCounty, res.readsPerCounty = float64(w)/float64(n), float64(r)/float64(n)
 	res.reconcilesPerCounty = (after.sum("controller_runtime_reconcile_total") - before.sum("controller_runtime_reconcile_total")) / float64(n)
 	res.clusterWritesPerCounty = float64(apiserverWrites(api0, api1)) / float64(n)
+	for name, v := range cp1 {
+		res.controlPlaneCPU += v - cp0[name]
+	}
+	res.apiserverCPU = cp1["kube-apiserver"] - cp0["kube-apiserver"]
+	res.machineBusy = 100 * (busy1 - busy0) / (total1 - total0)
 	b.Logf("all %d Ready after %s; operator %.1f CPU s, %d writes, %d reads", n, provisioned.Round(time.Millisecond), res.cpuSeconds, w, r)
 
 	// A rules change in every County: one more keyword in a routing rule.

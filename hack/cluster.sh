@@ -29,6 +29,10 @@
 # when set, lift the controller-manager's and scheduler's client rate limits
 # (defaults 20 and 50 QPS): the operator scale benchmark needs thousands of
 # Deployments rolled out by a control plane that is not throttling itself.
+# $CLUSTER_APISERVER_ARGS, $CLUSTER_CONTROLLER_MANAGER_ARGS,
+# $CLUSTER_SCHEDULER_ARGS and $CLUSTER_KWOK_ARGS (unset: none) are extra
+# flags, split on spaces, appended to that component's command line (a later
+# flag wins): benchmarks use them for profiling, an audit log or tuning.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -231,6 +235,11 @@ start() {
 	pki
 	local stages
 	stages=$(kwok_stages)
+	local api_extra kcm_extra sched_extra kwok_extra
+	read -ra api_extra <<<"${CLUSTER_APISERVER_ARGS:-}"
+	read -ra kcm_extra <<<"${CLUSTER_CONTROLLER_MANAGER_ARGS:-}"
+	read -ra sched_extra <<<"${CLUSTER_SCHEDULER_ARGS:-}"
+	read -ra kwok_extra <<<"${CLUSTER_KWOK_ARGS:-}"
 
 	local etcd_port peer_port api_port
 	etcd_port=$(free_port)
@@ -272,7 +281,7 @@ EOF
 		--authorization-mode RBAC \
 		--service-cluster-ip-range "$SERVICE_CIDR" \
 		--enable-priority-and-fairness=false --profiling=false \
-		--endpoint-reconciler-type none
+		--endpoint-reconciler-type none "${api_extra[@]}"
 
 	local deadline=$((SECONDS + 90))
 	until [[ "$(api GET /readyz 2>/dev/null)" == ok ]]; do
@@ -295,13 +304,14 @@ EOF
 		--service-account-private-key-file "$dir/pki/sa.key" --root-ca-file "$dir/pki/ca.crt" \
 		--cluster-signing-cert-file "$dir/pki/ca.crt" --cluster-signing-key-file "$dir/pki/ca.key" \
 		--service-cluster-ip-range "$SERVICE_CIDR" --allocate-node-cidrs=false \
-		--concurrent-deployment-syncs 10 --concurrent-replicaset-syncs 10 --concurrent-gc-syncs 10
+		--concurrent-deployment-syncs 10 --concurrent-replicaset-syncs 10 --concurrent-gc-syncs 10 \
+		"${kcm_extra[@]}"
 
 	spawn kube-scheduler "$bin/kube-scheduler" "${qps[@]}" \
 		--kubeconfig "$dir/scheduler.kubeconfig" \
 		--authentication-kubeconfig "$dir/scheduler.kubeconfig" \
 		--authorization-kubeconfig "$dir/scheduler.kubeconfig" \
-		--secure-port 0 --leader-elect=false
+		--secure-port 0 --leader-elect=false "${sched_extra[@]}"
 
 	spawn kwok "$bin/kwok" \
 		--kubeconfig "$dir/kwok.kubeconfig" --config "$stages" \
@@ -310,7 +320,7 @@ EOF
 		--manage-nodes-with-label-selector= \
 		--disregard-status-with-annotation-selector kwok.x-k8s.io/status=custom \
 		--disregard-status-with-label-selector= \
-		--cidr 10.244.0.0/16 --node-ip 10.0.0.1 --node-lease-duration-seconds 40
+		--cidr 10.244.0.0/16 --node-ip 10.0.0.1 --node-lease-duration-seconds 40 "${kwok_extra[@]}"
 
 	local node
 	node=$(

@@ -53,6 +53,10 @@ func (r *raiser) raise(ctx context.Context, a *Alert) error {
 	if a.CaseIDs == nil {
 		a.CaseIDs = []string{}
 	}
+	if r.pending.raised[a.dedup] {
+		return nil
+	}
+	r.pending.raised[a.dedup] = true
 	inserted, err := insertAlert(ctx, r.tx, a)
 	if err != nil || !inserted {
 		return err
@@ -121,7 +125,15 @@ func (r *raiser) onRegistered(ctx context.Context, w county.WarningThresholds, c
 }
 
 func (r *raiser) spike(ctx context.Context, w county.WarningThresholds, dimName, key, day string) error {
-	count, err := dayCount(ctx, r.tx, mRegistrations, dimName, key, day)
+	id := "alert/spike/" + dimName + "/" + key + "/" + day
+	if r.pending.raised[id] {
+		return nil // once a day: stored already, or by this batch
+	}
+	d, err := county.ParseDate(day)
+	if err != nil {
+		return err
+	}
+	count, err := r.pending.committedCount(ctx, mRegistrations, dimName, key, d, d)
 	if err != nil {
 		return err
 	}
@@ -129,12 +141,8 @@ func (r *raiser) spike(ctx context.Context, w county.WarningThresholds, dimName,
 	if count < int64(w.SpikeMinCount) {
 		return nil
 	}
-	d, err := county.ParseDate(day)
-	if err != nil {
-		return err
-	}
 	days := max(w.BaselineDays, 1)
-	sum, err := rangeCount(ctx, r.tx, mRegistrations, dimName, key, d.AddDays(-days), d.AddDays(-1))
+	sum, err := r.pending.committedCount(ctx, mRegistrations, dimName, key, d.AddDays(-days), d.AddDays(-1))
 	if err != nil {
 		return err
 	}
@@ -146,7 +154,6 @@ func (r *raiser) spike(ctx context.Context, w county.WarningThresholds, dimName,
 	if float64(count) <= threshold {
 		return nil
 	}
-	id := "alert/spike/" + dimName + "/" + key + "/" + day
 	return r.raise(ctx, &Alert{
 		dedup: id, CaseID: id, Kind: alertSpike, Dimension: dimName, Key: key, Day: day, Count: count,
 		Baseline: round2(baseline), Threshold: round2(threshold), Window: fmt.Sprintf("%dd", days),

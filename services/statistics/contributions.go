@@ -54,10 +54,16 @@ func (cs *contributions) add(m metric, day string, v int64, dims ...dimKey) {
 }
 
 func (c *caseState) contributions() contributions {
+	return c.appendContributions(make(contributions, 0, 96))
+}
+
+// appendContributions appends the case's contributions to m: the batch
+// ingest recomputes them on every event of a case, into the slice of the
+// ones they replace.
+func (c *caseState) appendContributions(m contributions) contributions {
 	if !c.Registered {
-		return nil
+		return m
 	}
-	m := make(contributions, 0, 96)
 	// all: the county total, and the lead department once routed to one
 	// (a department-scoped summary is the county's figures for the matters
 	// its department handles).

@@ -348,11 +348,6 @@ func oneCount(ctx context.Context, q querier, m metric, dimName, key string, per
 	return v.Int64, nil
 }
 
-// dayCount is one counter's value on one day.
-func dayCount(ctx context.Context, q querier, m metric, dimName, key, day string) (int64, error) {
-	return oneCount(ctx, q, m, dimName, key, []string{day})
-}
-
 // rangeCount sums one counter over the days [from, to].
 func rangeCount(ctx context.Context, q querier, m metric, dimName, key string, from, to county.Date) (int64, error) {
 	if to.Before(from) {

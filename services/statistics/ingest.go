@@ -146,24 +146,38 @@ type ingest struct {
 	applied          int
 	// duplicates counts events skipped as already applied.
 	duplicates int
+	// committed memoizes the counters as the batch found them: the rules
+	// of every registration read the same few (category, township,
+	// respondent of the day and the days before), and nothing writes them
+	// before flush.
+	committed map[committedKey]int64
+	// raised are the alerts' dedup keys this batch stored or found stored:
+	// a spike, once crossed, is true for every later registration of the
+	// day.
+	raised map[string]bool
+}
+
+// committedKey is one committed counter read: a metric of a dimension key
+// summed over the days [from, to].
+type committedKey struct {
+	m                  metric
+	dim, key, from, to string
 }
 
 func newIngest(s *service, tx *store.Tx, cfg *county.Config) *ingest {
 	return &ingest{s: s, tx: tx, cfg: cfg, cases: map[string]*caseEntry{}, pending: map[rowKey]*vec{},
-		mattersOf: map[string][]matterRow{}, overAdd: map[string]map[string]bool{}, overDel: map[string]map[string]bool{}}
+		mattersOf: map[string][]matterRow{}, overAdd: map[string]map[string]bool{}, overDel: map[string]map[string]bool{},
+		committed: map[committedKey]int64{}, raised: map[string]bool{}}
 }
 
 func (b *ingest) run(ctx context.Context, events []Event) error {
 	if b.tx.Dialect() == store.SQLite && len(events) > 1 {
 		// A batch dirties tens of megabytes of pages. With SQLite's default
 		// 2 MB page cache they spill to the WAL mid-transaction (many pages
-		// written twice) and are read back; checkpoints every 4 MB of WAL
-		// rewrite the hot counter pages after every batch. Both are
-		// per-connection settings, cheap to repeat.
-		for _, p := range []string{`PRAGMA cache_size = -16384`, `PRAGMA wal_autocheckpoint = 4096`} {
-			if _, err := b.tx.Exec(ctx, p); err != nil {
-				return fmt.Errorf("tune the connection: %w", err)
-			}
+		// written twice) and are read back. A per-connection setting,
+		// cheap to repeat.
+		if _, err := b.tx.Exec(ctx, `PRAGMA cache_size = -16384`); err != nil {
+			return fmt.Errorf("tune the connection: %w", err)
 		}
 	}
 	ids := make([]string, 0, len(events)+8)
@@ -219,10 +233,10 @@ func (b *ingest) touch(id string, e *caseEntry) {
 func (b *ingest) sync() {
 	for _, id := range b.unsynced {
 		e := b.cases[id]
-		after := e.c.contributions()
 		for _, x := range e.cur {
 			b.at(x.row)[x.m] -= x.v
 		}
+		after := e.c.appendContributions(e.cur[:0])
 		for _, x := range after {
 			b.at(x.row)[x.m] += x.v
 		}
@@ -341,6 +355,21 @@ func (b *ingest) trackOverdue(id string, e *caseEntry) {
 	}
 	mark(b.overAdd, e.c.OverdueDept)
 	mark(b.overDel, e.loadedOverdue)
+}
+
+// committedCount is a counter summed over the days [from, to] as
+// committed before the batch (without pending).
+func (b *ingest) committedCount(ctx context.Context, m metric, dimName, key string, from, to county.Date) (int64, error) {
+	k := committedKey{m, dimName, key, from.String(), to.String()}
+	if v, ok := b.committed[k]; ok {
+		return v, nil
+	}
+	v, err := rangeCount(ctx, b.tx, m, dimName, key, from, to)
+	if err != nil {
+		return 0, err
+	}
+	b.committed[k] = v
+	return v, nil
 }
 
 // dayCount is the batch's pending change of one counter on one day.

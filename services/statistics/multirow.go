@@ -20,7 +20,9 @@ const sqliteParams = 64
 // serve runs of every length.
 func shapes(d store.Dialect, perRow int) []int {
 	if d == store.Postgres {
-		return []int{256, 64, 16, 4, 1}
+		// Every power of two: a run of n rows takes one statement per bit
+		// of n, so the 30-odd rows of a single event go in four round trips.
+		return []int{256, 128, 64, 32, 16, 8, 4, 2, 1}
 	}
 	var out []int
 	for n := 1; n*perRow <= sqliteParams || n == 1; n *= 2 {

@@ -74,10 +74,24 @@ func (r *CountyReconciler) apply(ctx context.Context, c *v1alpha1.County, obj cl
 	rec := appliedRecord{desired: desired, uid: u.GetUID(), rv: u.GetResourceVersion()}
 	if g := u.GetGeneration(); g > 0 {
 		rec.fingerprint = "g" + strconv.FormatInt(g, 10)
+	} else if statusByOthers[gvk.Kind] {
+		// Others write its status at once (the quota admission and
+		// controller on the county's first pods): remember its spec from
+		// the apply's answer, or the next reconcile would find a newer
+		// resourceVersion, no fingerprint, and apply again.
+		if o, err := r.Scheme.New(gvk); err == nil {
+			if typed, ok := o.(client.Object); ok && runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, typed) == nil {
+				rec.fingerprint = fingerprint(typed)
+			}
+		}
 	}
 	memo.put(key, rec)
 	return u, nil
 }
+
+// statusByOthers are the kinds without a generation whose status others
+// write (see fingerprint).
+var statusByOthers = map[string]bool{"ResourceQuota": true, "PersistentVolumeClaim": true, "Namespace": true}
 
 // unchanged reports whether the apply of desired can be skipped: the
 // operator applied the same configuration before and the cached object is

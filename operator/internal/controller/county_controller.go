@@ -3,7 +3,8 @@
 // produces, the county's Kafka topics and its intake key Secret. One file per
 // concern: namespace.go, config.go, quota.go, networkpolicy.go, secrets.go,
 // database.go, workloads.go, topics.go (+ strimzi.go, kafka.go), prune.go,
-// finalizer.go, status.go, metrics.go; this file wires them.
+// finalizer.go, status.go, metrics.go, coalesce.go (how owned-object events
+// reach the queue); this file wires them.
 package controller
 
 import (
@@ -337,19 +338,19 @@ func (r *CountyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return nil
 	})
 	changed := builder.WithPredicates(ownedObjectChanged{})
-	return ctrl.NewControllerManagedBy(mgr).
+	// Owned objects map to their County (what Owns does), their creations
+	// and status changes coalesced over ownedEventDelay (coalesce.go).
+	owner := coalesce(handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), &v1alpha1.County{}, handler.OnlyControllerOwner()), ownedEventDelay)
+	labelled := coalesce(byLabel, ownedEventDelay)
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("county").
-		For(&v1alpha1.County{}, builder.WithPredicates(countySpecOrLifecycleChanged{})).
-		Owns(&corev1.ConfigMap{}, changed).
-		Owns(&corev1.ResourceQuota{}, changed).
-		Owns(&corev1.LimitRange{}, changed).
-		Owns(&networkingv1.NetworkPolicy{}, changed).
-		Owns(&corev1.ServiceAccount{}, changed).
-		Owns(&appsv1.Deployment{}, changed).
-		Owns(&corev1.Service{}, changed).
-		Owns(&policyv1.PodDisruptionBudget{}, changed).
-		Watches(&corev1.Namespace{}, byLabel, changed).
-		Watches(&corev1.PersistentVolumeClaim{}, byLabel, changed).
+		For(&v1alpha1.County{}, builder.WithPredicates(countySpecOrLifecycleChanged{}))
+	for _, o := range []client.Object{&corev1.ConfigMap{}, &corev1.ResourceQuota{}, &corev1.LimitRange{}, &networkingv1.NetworkPolicy{},
+		&corev1.ServiceAccount{}, &appsv1.Deployment{}, &corev1.Service{}, &policyv1.PodDisruptionBudget{}} {
+		b = b.Watches(o, owner, changed)
+	}
+	return b.Watches(&corev1.Namespace{}, labelled, changed).
+		Watches(&corev1.PersistentVolumeClaim{}, labelled, changed).
 		WithOptions(controller.Options{MaxConcurrentReconciles: n}).
 		Complete(r)
 }

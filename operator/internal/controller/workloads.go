@@ -30,7 +30,8 @@ const AnnotationTemplateHash = "xinfang.io/template-hash"
 // reconcileWorkloads applies the ServiceAccounts, Services,
 // PodDisruptionBudgets and Deployments of the four services and sets
 // WorkloadsAvailable from the Deployments' real status, as the deployment
-// controller reports it.
+// controller reports it (the latest the cache holds once everything is
+// applied).
 //
 // Gradual upgrades: when the operator itself changes a county's pod
 // templates (new default image after an operator upgrade), the county must
@@ -39,29 +40,37 @@ const AnnotationTemplateHash = "xinfang.io/template-hash"
 // (RolloutQueued) and are looked at again later. A spec edit by the bureau
 // (a new County generation) is applied at once.
 func (r *CountyReconciler) reconcileWorkloads(ctx context.Context, c *v1alpha1.County, rd *rendered, st *state) {
-	var first []client.Object
+	accounts := make([]client.Object, 0, len(rd.accounts))
 	for _, o := range rd.accounts {
-		first = append(first, o)
+		accounts = append(accounts, o)
 	}
+	var rest []client.Object
 	for _, o := range rd.services {
-		first = append(first, o)
+		rest = append(rest, o)
 	}
 	for _, o := range rd.pdbs {
-		first = append(first, o)
+		rest = append(rest, o)
 	}
 	// The ServiceAccounts before the Deployments: a pod naming a missing
-	// account is refused, and the ReplicaSet controller backs off.
-	errs := r.applyAll(ctx, c, first, owned)
+	// account is refused, and the ReplicaSet controller backs off. The
+	// Services and disruption budgets alongside the Deployments: no pod
+	// waits for them, and a ClusterIP Service is the slowest object of a
+	// county to create (the API server allocates cluster IPs one at a time,
+	// cluster-wide), so the pods start while it is allocated.
+	errs := r.applyAll(ctx, c, accounts, owned)
 	operatorCaused := c.Status.ObservedGeneration == c.Generation
 	deployments := make([]*appsv1.Deployment, len(rd.deployments))
 	queuedAt := make([]bool, len(rd.deployments))
 	derrs := make([]error, len(rd.deployments))
-	fns := make([]func(), len(rd.deployments))
+	fns := make([]func(), len(rd.deployments), len(rd.deployments)+1)
 	for i, d := range rd.deployments {
 		fns[i] = func() { deployments[i], queuedAt[i], derrs[i] = r.applyDeployment(ctx, c, d, operatorCaused) }
 	}
+	var rerrs []error
+	fns = append(fns, func() { rerrs = r.applyAll(ctx, c, rest, owned) })
 	together(fns...)
-	errs = append(errs, derrs...)
+	errs = append(append(errs, rerrs...), derrs...)
+	r.latestStatus(ctx, deployments)
 	var queued []string
 	for i, q := range queuedAt {
 		if q {
@@ -106,6 +115,29 @@ func (r *CountyReconciler) reconcileWorkloads(ctx context.Context, c *v1alpha1.C
 	}
 	st.set(CondWorkloadsAvailable, metav1.ConditionTrue, ReasonAvailable,
 		"deployments available with their current template: "+strings.Join(names, ", "))
+}
+
+// latestStatus replaces each applied Deployment with the cached one when
+// the cache holds the same object at the same generation: its status is
+// then at least as recent as the apply's answer. Deployments applied at
+// the start of a reconcile are often available by its end (the pods start
+// while the Services are still being created), and reporting that at once
+// saves the County a second status write — the costliest write of a county
+// (the API server re-validates the whole County spec on every status
+// patch).
+func (r *CountyReconciler) latestStatus(ctx context.Context, deployments []*appsv1.Deployment) {
+	for i, d := range deployments {
+		if d == nil {
+			continue
+		}
+		cached := &appsv1.Deployment{}
+		if err := r.Client.Get(ctx, client.ObjectKeyFromObject(d), cached); err != nil {
+			continue // the apply's answer stands
+		}
+		if cached.UID == d.UID && cached.Generation == d.Generation {
+			deployments[i] = cached
+		}
+	}
 }
 
 // applyDeployment applies one Deployment, unless the operator itself

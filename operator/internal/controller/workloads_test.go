@@ -3,16 +3,21 @@ package controller
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"xinfang.io/operator/api/v1alpha1"
 	"xinfang.io/operator/internal/render"
@@ -240,6 +245,171 @@ func TestUnsetOptionPrunesItsPolicy(t *testing.T) {
 	}
 	if !exists(t, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "xinfang-prune-opt", Name: "default-deny"}}) {
 		t.Fatal("default-deny pruned")
+	}
+}
+
+// A service gets a disruption budget while it runs more than one replica:
+// scaled down to one, its budget is pruned; scaled up, it gets one.
+func TestDisruptionBudgetFollowsReplicas(t *testing.T) {
+	needEnv(t)
+	two := int32(2)
+	c := manualCounty(t, "pdb", func(c *v1alpha1.County) {
+		c.Spec.Database = v1alpha1.DatabaseSpec{Type: "postgres"}
+		one := int32(1)
+		c.Spec.Services.Intake.Replicas = &two
+		c.Spec.Services.Routing.Replicas = &one
+		c.Spec.Services.Supervision.Replicas = &one
+		c.Spec.Services.Statistics.Replicas = &one
+	})
+	r := manualReconciler(testOpts)
+	reconcileOnce(t, r, c.Name)
+	pdb := func(name string) *policyv1.PodDisruptionBudget {
+		return &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: "xinfang-pdb", Name: name}}
+	}
+	intake := pdb("intake")
+	if !exists(t, intake) {
+		t.Fatal("no budget for intake with two replicas")
+	}
+	if intake.Spec.MinAvailable == nil || intake.Spec.MinAvailable.IntValue() != 1 || !ownedBy(intake, getCounty(t, c.Name)) {
+		t.Fatalf("intake budget: minAvailable %v, owners %v", intake.Spec.MinAvailable, intake.OwnerReferences)
+	}
+	for _, s := range []string{"routing", "supervision", "statistics"} {
+		if exists(t, pdb(s)) {
+			t.Fatalf("a budget for %s with one replica", s)
+		}
+	}
+	updateCounty(t, c.Name, func(c *v1alpha1.County) {
+		one := int32(1)
+		c.Spec.Services.Intake.Replicas = &one
+		c.Spec.Services.Routing.Replicas = &two
+	})
+	reconcileOnce(t, r, c.Name)
+	if exists(t, pdb("intake")) {
+		t.Fatal("intake's budget kept after scaling it to one replica")
+	}
+	if !exists(t, pdb("routing")) {
+		t.Fatal("no budget for routing after scaling it to two replicas")
+	}
+}
+
+// applyCounter counts the server-side applies a reconciler sends, by kind.
+type applyCounter struct {
+	mu     sync.Mutex
+	byKind map[string]int
+}
+
+func (a *applyCounter) client(t *testing.T) client.Client {
+	t.Helper()
+	direct, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return interceptor.NewClient(direct, interceptor.Funcs{
+		Apply: func(ctx context.Context, c client.WithWatch, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+			kind := "?"
+			if k, ok := obj.(interface{ GetKind() string }); ok {
+				kind = k.GetKind()
+			}
+			a.mu.Lock()
+			a.byKind[kind]++
+			a.mu.Unlock()
+			return c.Apply(ctx, obj, opts...)
+		},
+	})
+}
+
+func (a *applyCounter) take() map[string]int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := a.byKind
+	a.byKind = map[string]int{}
+	return out
+}
+
+// A status others write right after the apply (the quota's usage, written
+// by quota admission with the county's first pods) is no reason to apply
+// the object again: the next reconcile sends nothing.
+func TestStatusWrittenByOthersCostsNoApply(t *testing.T) {
+	needEnv(t)
+	ctx := context.Background()
+	c := manualCounty(t, "quota-status", nil)
+	counter := &applyCounter{byKind: map[string]int{}}
+	r := manualReconciler(testOpts)
+	r.Client = counter.client(t)
+	reconcileOnce(t, r, c.Name)
+	if first := counter.take(); first["ResourceQuota"] != 1 || first["Deployment"] != 4 {
+		t.Fatalf("first reconcile applied %v", first)
+	}
+	q := &corev1.ResourceQuota{}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: "xinfang-quota-status", Name: "xinfang"}, q); err != nil {
+		t.Fatal(err)
+	}
+	q.Status.Hard = q.Spec.Hard
+	q.Status.Used = corev1.ResourceList{corev1.ResourcePods: resource.MustParse("1")}
+	if err := k8s.Status().Update(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	reconcileOnce(t, r, c.Name)
+	if again := counter.take(); len(again) != 0 {
+		t.Fatalf("second reconcile applied %v, want nothing", again)
+	}
+	// A spec edit is still reverted.
+	q = &corev1.ResourceQuota{}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: "xinfang-quota-status", Name: "xinfang"}, q); err != nil {
+		t.Fatal(err)
+	}
+	q.Spec.Hard[corev1.ResourcePods] = resource.MustParse("1000")
+	if err := k8s.Update(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	reconcileOnce(t, r, c.Name)
+	if again := counter.take(); again["ResourceQuota"] != 1 {
+		t.Fatalf("after a spec edit the reconcile applied %v, want the quota", again)
+	}
+}
+
+// Deployments that become available while the reconcile that created them
+// is still applying the rest (here at once: a deployment controller faked
+// into the client) are reported by that reconcile: the County goes to
+// Ready in one status write instead of a Progressing one and a second.
+func TestAvailableDuringTheReconcileIsReported(t *testing.T) {
+	needEnv(t)
+	direct, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast := interceptor.NewClient(direct, interceptor.Funcs{
+		Apply: func(ctx context.Context, c client.WithWatch, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+			if err := c.Apply(ctx, obj, opts...); err != nil {
+				return err
+			}
+			u, ok := obj.(interface {
+				GetKind() string
+				GetNamespace() string
+				GetName() string
+			})
+			if !ok || u.GetKind() != "Deployment" {
+				return nil
+			}
+			d := &appsv1.Deployment{}
+			if err := c.Get(ctx, client.ObjectKey{Namespace: u.GetNamespace(), Name: u.GetName()}, d); err != nil {
+				return err
+			}
+			d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: *d.Spec.Replicas,
+				UpdatedReplicas: *d.Spec.Replicas, ReadyReplicas: *d.Spec.Replicas, AvailableReplicas: *d.Spec.Replicas}
+			return c.Status().Update(ctx, d)
+		},
+	})
+	c := manualCounty(t, "fast-deploy", nil)
+	r := manualReconciler(testOpts)
+	r.Client = fast
+	reconcileOnce(t, r, c.Name)
+	got := getCounty(t, c.Name)
+	for _, typ := range []string{CondWorkloadsAvailable, CondReady} {
+		cond := meta.FindStatusCondition(got.Status.Conditions, typ)
+		if cond == nil || cond.Status != metav1.ConditionTrue {
+			t.Fatalf("after one reconcile %s = %+v, want True", typ, cond)
+		}
 	}
 }
 

@@ -70,19 +70,23 @@ func NetworkPolicies(c *v1alpha1.County, o Options) []*networkingv1.NetworkPolic
 }
 
 // PodDisruptionBudget keeps one pod of a replicated service up during node
-// drains; a single-replica (SQLite) service may be moved.
+// drains and other voluntary evictions. A service with a single replica
+// gets none (nil): a budget that allows one disruption of one pod protects
+// nothing, yet it would cost an object per service and the disruption
+// controller's status writes on every pod change of the county. When the
+// replicas drop to one, the budget is pruned like any object no longer
+// rendered.
 func PodDisruptionBudget(c *v1alpha1.County, s Service) *policyv1.PodDisruptionBudget {
-	pdb := &policyv1.PodDisruptionBudget{
+	if Replicas(c, s) <= 1 {
+		return nil
+	}
+	one := intstr.FromInt32(1)
+	return &policyv1.PodDisruptionBudget{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "policy/v1", Kind: "PodDisruptionBudget"},
 		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: Namespace(c), Labels: labels(c, s.Name)},
-		Spec:       policyv1.PodDisruptionBudgetSpec{Selector: &metav1.LabelSelector{MatchLabels: selector(c, s)}},
+		Spec: policyv1.PodDisruptionBudgetSpec{
+			Selector:     &metav1.LabelSelector{MatchLabels: selector(c, s)},
+			MinAvailable: &one,
+		},
 	}
-	if Replicas(c, s) > 1 {
-		one := intstr.FromInt32(1)
-		pdb.Spec.MinAvailable = &one
-	} else {
-		one := intstr.FromInt32(1)
-		pdb.Spec.MaxUnavailable = &one
-	}
-	return pdb
 }

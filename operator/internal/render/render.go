@@ -106,7 +106,10 @@ func ObjectsWith(c *v1alpha1.County, o Options, in Inputs) ([]client.Object, err
 		if pvc := DataVolumeClaim(c, s); pvc != nil {
 			out = append(out, pvc)
 		}
-		out = append(out, Deployment(c, s, o, in.Kafka), KubeService(c, s), PodDisruptionBudget(c, s))
+		out = append(out, Deployment(c, s, o, in.Kafka), KubeService(c, s))
+		if pdb := PodDisruptionBudget(c, s); pdb != nil {
+			out = append(out, pdb)
+		}
 	}
 	return out, nil
 }

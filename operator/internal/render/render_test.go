@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"sigs.k8s.io/yaml"
 
 	"xinfang.io/county"
@@ -206,6 +208,38 @@ func TestKafkaCredentialsAreMountedNotCopied(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// A disruption budget only for a service with more than one replica: one
+// that allows evicting the single pod protects nothing and costs writes.
+func TestDisruptionBudgetsOnlyForReplicatedServices(t *testing.T) {
+	budgets := func(c *v1alpha1.County) map[string]string {
+		objs, err := Objects(c, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, o := range objs {
+			if pdb, ok := o.(*policyv1.PodDisruptionBudget); ok {
+				out[pdb.Name] = fmt.Sprintf("minAvailable=%v maxUnavailable=%v", pdb.Spec.MinAvailable, pdb.Spec.MaxUnavailable)
+			}
+		}
+		return out
+	}
+	if got := budgets(sample(t)); len(got) != 0 {
+		t.Errorf("SQLite (one replica each): budgets %v, want none", got)
+	}
+	c := sample(t)
+	one, three := int32(1), int32(3)
+	c.Spec.Database = v1alpha1.DatabaseSpec{Type: "postgres"}
+	c.Spec.Services.Intake.Replicas = &three
+	c.Spec.Services.Routing.Replicas = &one
+	// supervision and statistics: the PostgreSQL default of two.
+	want := map[string]string{"intake": "minAvailable=1 maxUnavailable=<nil>", "supervision": "minAvailable=1 maxUnavailable=<nil>",
+		"statistics": "minAvailable=1 maxUnavailable=<nil>"}
+	if got := budgets(c); !reflect.DeepEqual(got, want) {
+		t.Errorf("PostgreSQL: budgets %v, want %v", got, want)
 	}
 }
 

@@ -130,15 +130,21 @@ func (s *Server) red(route string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-		ctx, span := tracer.Start(ctx, route, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
-			attribute.String("http.request.method", r.Method),
-			attribute.String("http.route", route),
-			attribute.String("url.path", r.URL.Path),
-		))
+		ctx, span := tracer.Start(ctx, route, trace.WithSpanKind(trace.SpanKindServer))
 		defer span.End()
+		recording := span.IsRecording() // unrecorded, the attributes are garbage
+		if recording {
+			span.SetAttributes(
+				attribute.String("http.request.method", r.Method),
+				attribute.String("http.route", route),
+				attribute.String("url.path", r.URL.Path),
+			)
+		}
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		h.ServeHTTP(rec, r.WithContext(ctx))
-		span.SetAttributes(attribute.Int("http.response.status_code", rec.code))
+		if recording {
+			span.SetAttributes(attribute.Int("http.response.status_code", rec.code))
+		}
 		if rec.code >= 500 {
 			span.SetStatus(codes.Error, http.StatusText(rec.code))
 		}

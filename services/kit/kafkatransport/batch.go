@@ -298,25 +298,26 @@ func (s *BatchSubscriber) HandleBatch(ctx context.Context, batch []Delivery) err
 // producer's span carried in the headers, linked to it. It returns the
 // producer's span context (invalid when the message carries none).
 func (c *Consumer) startSpan(ctx context.Context, msg kafka.Message, extra ...attribute.KeyValue) (context.Context, trace.Span, trace.SpanContext) {
-	producer := tracing.Extract(context.Background(), msg.Headers)
-	psc := trace.SpanContextFromContext(producer)
-	attrs := append([]attribute.KeyValue{
-		attribute.String("messaging.system", "kafka"),
-		attribute.String("messaging.operation.type", "process"),
-		attribute.String("messaging.destination.name", msg.Topic),
-		attribute.String("messaging.consumer.group.name", c.cfg.Reader.GroupID),
-		attribute.Int("messaging.destination.partition.id", msg.Partition),
-		attribute.Int64("messaging.kafka.offset", msg.Offset),
-		attribute.String("messaging.message.id", Header(msg, HeaderEventID)),
-		attribute.String("event.type", Header(msg, HeaderEventType)),
-		tracing.CaseIDKey.String(string(msg.Key)),
-	}, extra...)
-	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...)}
+	psc := trace.SpanContextFromContext(tracing.Extract(context.Background(), msg.Headers))
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
 	if psc.IsValid() {
 		// Parented on the producer (one trace per case) and linked to it, as
 		// the messaging conventions recommend for consumers.
 		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: psc}))
 	}
 	sctx, span := c.tracer.Start(tracing.Extract(ctx, msg.Headers), "process "+msg.Topic, opts...)
+	if span.IsRecording() { // the attributes cost more than the span
+		span.SetAttributes(append([]attribute.KeyValue{
+			attribute.String("messaging.system", "kafka"),
+			attribute.String("messaging.operation.type", "process"),
+			attribute.String("messaging.destination.name", msg.Topic),
+			attribute.String("messaging.consumer.group.name", c.cfg.Reader.GroupID),
+			attribute.Int("messaging.destination.partition.id", msg.Partition),
+			attribute.Int64("messaging.kafka.offset", msg.Offset),
+			attribute.String("messaging.message.id", Header(msg, HeaderEventID)),
+			attribute.String("event.type", Header(msg, HeaderEventType)),
+			tracing.CaseIDKey.String(string(msg.Key)),
+		}, extra...)...)
+	}
 	return sctx, span, psc
 }

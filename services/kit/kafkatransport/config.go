@@ -12,7 +12,11 @@ type WriterConfig struct {
 	// BatchTimeout bounds how long a partial batch waits (default 2ms). kafka-go's
 	// own default of 1s puts ~330ms on the median latency.
 	BatchTimeout time.Duration
-	// BatchSize is the most messages per batch (default 500).
+	// BatchSize is the most messages per batch (default 64). kafka-go
+	// allocates room for BatchSize messages with every batch, however few
+	// it carries: at 500 that was 76 KB per produce request, two fifths of
+	// intake's allocations at load. The outbox relay's writes of up to 256
+	// rows spread over the partitions rarely put more than 64 on one.
 	BatchSize int
 	// WriteTimeout bounds one write (default 10s).
 	WriteTimeout time.Duration
@@ -35,7 +39,7 @@ func NewWriter(c WriterConfig) *kafka.Writer {
 		c.BatchTimeout = 2 * time.Millisecond
 	}
 	if c.BatchSize == 0 {
-		c.BatchSize = 500
+		c.BatchSize = 64
 	}
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = 10 * time.Second

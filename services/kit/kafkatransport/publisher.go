@@ -69,16 +69,17 @@ func (p *Publisher) Publish(ctx context.Context, msgs ...kafka.Message) error {
 				parent = tracing.Extract(ctx, m.Headers)
 			}
 		}
-		_, span := p.tracer.Start(parent, "publish "+m.Topic,
-			trace.WithSpanKind(trace.SpanKindProducer),
-			trace.WithAttributes(
+		_, span := p.tracer.Start(parent, "publish "+m.Topic, trace.WithSpanKind(trace.SpanKindProducer))
+		if span.IsRecording() { // the attributes cost more than the span
+			span.SetAttributes(
 				attribute.String("messaging.system", "kafka"),
 				attribute.String("messaging.operation.type", "send"),
 				attribute.String("messaging.destination.name", m.Topic),
 				attribute.String("messaging.message.id", Header(*m, HeaderEventID)),
 				attribute.String("event.type", Header(*m, HeaderEventType)),
 				tracing.CaseIDKey.String(string(m.Key)),
-			))
+			)
+		}
 		headers := append([]kafka.Header(nil), m.Headers...)
 		tracing.Inject(trace.ContextWithSpan(parent, span), &headers)
 		m.Headers = headers
@@ -95,7 +96,7 @@ func (p *Publisher) Publish(ctx context.Context, msgs ...kafka.Message) error {
 		if err != nil {
 			span.RecordError(err)
 			span.SetStatus(codes.Error, "publish failed")
-		} else {
+		} else if span.IsRecording() {
 			span.SetAttributes(attribute.String("messaging.kafka.partition", strconv.Itoa(msgs[i].Partition)))
 		}
 		span.End()

@@ -12,7 +12,6 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
-	"github.com/segmentio/kafka-go/sasl/scram"
 )
 
 // SecurityConfig says how a service protects and authenticates its Kafka
@@ -99,15 +98,7 @@ func (c SecurityConfig) Build() (*Security, error) {
 	case "PLAIN":
 		s.SASL = plain.Mechanism{Username: c.SASLUsername, Password: pass}
 	case "SCRAM-SHA-256", "SCRAM-SHA-512":
-		algo := scram.SHA256
-		if mech == "SCRAM-SHA-512" {
-			algo = scram.SHA512
-		}
-		m, err := scram.Mechanism(algo, c.SASLUsername, pass)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("XINFANG_KAFKA_SASL_MECHANISM=%s: %w", mech, err))
-		}
-		s.SASL = m
+		s.SASL = newSCRAM(mech, c.SASLUsername, pass)
 	default:
 		errs = append(errs, fmt.Errorf("XINFANG_KAFKA_SASL_MECHANISM=%q: want one of %s", c.SASLMechanism, strings.Join(SASLMechanisms, ", ")))
 	}

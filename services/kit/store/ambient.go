@@ -34,7 +34,7 @@ func (tx *Tx) nested(ctx context.Context, f func(tx *Tx) error) (err error) {
 	if _, err := tx.Exec(ctx, "SAVEPOINT "+name); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}
-	child := &Tx{Tx: tx.Tx, db: tx.db, dialect: tx.dialect, stmts: tx.stmts, depth: tx.depth + 1}
+	child := &Tx{Tx: tx.Tx, db: tx.db, dialect: tx.dialect, stmts: tx.stmts, bound: tx.bound, depth: tx.depth + 1}
 	undo := func() error {
 		if _, err := tx.Exec(ctx, "ROLLBACK TO "+name); err != nil {
 			return fmt.Errorf("rollback to savepoint: %w", err)

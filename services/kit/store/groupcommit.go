@@ -112,12 +112,13 @@ func (db *DB) runGroup(batch []*pending) {
 		return
 	}
 	solo := len(batch) == 1
+	bound := &boundStmts{}
 	for _, p := range batch {
 		if err := p.ctx.Err(); err != nil {
 			p.err = err
 			continue
 		}
-		p.tx = &Tx{Tx: sqlTx, db: db, dialect: db.Dialect, stmts: db.stmts}
+		p.tx = &Tx{Tx: sqlTx, db: db, dialect: db.Dialect, stmts: db.stmts, bound: bound}
 		if !solo {
 			if _, err := p.tx.Exec(ctx, `SAVEPOINT grp`); err != nil {
 				db.abortGroup(sqlTx, batch, fmt.Errorf("group commit: savepoint: %w", err))

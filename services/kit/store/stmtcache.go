@@ -68,3 +68,27 @@ func (c *stmtCache) close() {
 		delete(c.m, q)
 	}
 }
+
+// boundStmts are a transaction's versions of the cached statements.
+// database/sql's Tx.StmtContext makes a new one on every call (a lookup
+// under the statement's lock and an allocation), and a group transaction
+// runs the same few statements hundreds of times; they are closed with the
+// transaction.
+type boundStmts struct {
+	mu sync.Mutex
+	m  map[*sql.Stmt]*sql.Stmt
+}
+
+func (b *boundStmts) get(ctx context.Context, tx *sql.Tx, st *sql.Stmt) *sql.Stmt {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s := b.m[st]; s != nil {
+		return s
+	}
+	if b.m == nil {
+		b.m = map[*sql.Stmt]*sql.Stmt{}
+	}
+	s := tx.StmtContext(ctx, st)
+	b.m[st] = s
+	return s
+}
