@@ -244,6 +244,14 @@ func (p *pipeline) paced(b *testing.B, rate int) {
 	}
 	var samples []sample
 	done := make(chan error, 1)
+	poll := pollInterval
+	if v := os.Getenv("XINFANG_BENCH_POLL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			b.Fatalf("XINFANG_BENCH_POLL: want a positive duration, like 5ms")
+		}
+		poll = d
+	}
 	go func() {
 		for {
 			pr, err := p.progress()
@@ -256,7 +264,7 @@ func (p *pipeline) paced(b *testing.B, rate int) {
 				done <- nil
 				return
 			}
-			time.Sleep(pollInterval)
+			time.Sleep(poll)
 		}
 	}()
 	stopProfiles := p.profile(b, fmt.Sprintf("rate=%d", rate))
@@ -320,6 +328,7 @@ func (p *pipeline) paced(b *testing.B, rate int) {
 // the resolution of the latency figures. A summary costs statistics and its
 // database 1.7–2.7 ms on PostgreSQL: polled every 2 ms, the probe itself
 // took a core and put hundreds of milliseconds on the p99 it measured.
+// XINFANG_BENCH_POLL overrides it, to see what the probe costs.
 const pollInterval = 5 * time.Millisecond
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
