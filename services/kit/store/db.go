@@ -48,6 +48,8 @@ type DB struct {
 	// group lets concurrent SQLite transactions share a commit (nil for
 	// PostgreSQL, which groups commits itself).
 	group *groupCommit
+	// stopCheckpoints ends the background WAL checkpoints (SQLite).
+	stopCheckpoints chan struct{}
 }
 
 // Open connects and verifies the connection. For SQLite, dsn is a file path
@@ -85,6 +87,8 @@ func Open(ctx context.Context, d Dialect, dsn string) (*DB, error) {
 		out.writeMu = &sync.Mutex{}
 		out.stmts = newStmtCache(db)
 		out.group = &groupCommit{}
+		out.stopCheckpoints = make(chan struct{})
+		go out.checkpoints(out.stopCheckpoints)
 	}
 	return out, nil
 }
@@ -104,9 +108,10 @@ func (db *DB) lockWrites() func() {
 // keeps statement journals in memory: group commit runs every member in a
 // savepoint, and on disk each savepoint's first touch of a page was a pwrite
 // to a temporary file (a fifth of intake's and supervision's CPU at load).
-// wal_autocheckpoint(4096): a checkpoint every 16 MiB of WAL instead of 4
-// copies a hot page (an index's tail, a counter) once where it copied it
-// four times, and fsyncs a quarter as often. cache_size(-8192): 8 MiB of
+// Checkpoints run in the background (checkpoints, every half second);
+// wal_autocheckpoint(16384) is only the backstop, at 64 MiB of WAL. Either
+// way a checkpoint of many commits copies a hot page (an index's tail, a
+// counter) once where SQLite's default 1,000 pages copied it many times. cache_size(-8192): 8 MiB of
 // pages per connection (SQLite's default is 2): a service's hot index pages
 // outgrow 2 MiB within a day's petitions, and each miss was a pread and a
 // page to parse again. At most four connections: 32 MiB under load, well
@@ -121,7 +126,7 @@ func sqliteDSN(dsn string) string {
 	}
 	return dsn + sep + "_txlock=immediate" +
 		"&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
-		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(4096)&_pragma=cache_size(-8192)"
+		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(16384)&_pragma=cache_size(-8192)"
 }
 
 // Rebind turns "?" placeholders into the dialect's form ($1, $2, … for
@@ -263,6 +268,10 @@ func (db *DB) inTx(ctx context.Context, f func(tx *Tx) error) (*Tx, error) {
 
 // Close releases the cached statements and closes the database.
 func (db *DB) Close() error {
+	if db.stopCheckpoints != nil {
+		close(db.stopCheckpoints)
+		db.stopCheckpoints = nil
+	}
 	db.stmts.close()
 	return db.DB.Close()
 }
