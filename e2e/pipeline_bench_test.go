@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"bufio"
+	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -105,59 +103,36 @@ func (pr progress) through(n int64) bool {
 // consumedFrom sums a service's consumed-message counter over the topics
 // ending in suffix, from its /metrics page.
 func consumedFrom(base, suffix string) (int64, error) {
-	resp, err := http.Get(base + "/metrics")
+	m, err := scrape(context.Background(), base+"/metrics")
 	if err != nil {
 		return 0, fmt.Errorf("metrics: %w", err)
 	}
-	defer resp.Body.Close()
 	var n int64
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "xinfang_kafka_consumed_messages_total{") || !strings.Contains(line, suffix+`"`) {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		if err == nil {
+	for k, v := range m {
+		if strings.HasPrefix(k, "xinfang_kafka_consumed_messages_total{") && strings.Contains(k, suffix+`"`) {
 			n += int64(v)
 		}
 	}
-	return n, sc.Err()
+	return n, nil
 }
 
 // batchSizes is a service's mean batch per consumer group since it
 // started, from its /metrics page ("group=n.n …").
 func batchSizes(base string) (string, error) {
-	resp, err := http.Get(base + "/metrics")
+	m, err := scrape(context.Background(), base+"/metrics")
 	if err != nil {
 		return "", fmt.Errorf("metrics: %w", err)
 	}
-	defer resp.Body.Close()
-	sum, count := map[string]float64{}, map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		for suffix, into := range map[string]map[string]float64{"_sum{": sum, "_count{": count} {
-			prefix := "xinfang_kafka_consume_batch_messages" + suffix
-			if !strings.HasPrefix(line, prefix) {
-				continue
-			}
-			v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-			if err == nil {
-				into[line[len(prefix):strings.IndexByte(line, '}')]] += v
-			}
-		}
-	}
+	const count = "xinfang_kafka_consume_batch_messages_count"
 	var out []string
-	for g, n := range count {
-		if n > 0 {
-			out = append(out, fmt.Sprintf("%s=%.1f", g, sum[g]/n))
+	for k, n := range m {
+		labels, ok := strings.CutPrefix(k, count)
+		if ok && n > 0 {
+			out = append(out, fmt.Sprintf("%s=%.1f", strings.Trim(labels, "{}"), m["xinfang_kafka_consume_batch_messages_sum"+labels]/n))
 		}
 	}
 	sort.Strings(out)
-	return strings.Join(out, " "), sc.Err()
+	return strings.Join(out, " "), nil
 }
 
 func (p *pipeline) waitThrough(b *testing.B, n int64, within time.Duration) {

@@ -102,20 +102,21 @@ func (db *DB) lockWrites() func() {
 	return db.writeMu.Unlock
 }
 
-// sqliteDSN adds the pragmas a concurrent service needs: WAL, a busy timeout
-// instead of immediate SQLITE_BUSY, and IMMEDIATE transactions so that a
-// read-then-write transaction never fails on lock upgrade. temp_store(MEMORY)
-// keeps statement journals in memory: group commit runs every member in a
-// savepoint, and on disk each savepoint's first touch of a page was a pwrite
-// to a temporary file (a fifth of intake's and supervision's CPU at load).
-// Checkpoints run in the background (checkpoints, every half second);
-// wal_autocheckpoint(16384) is only the backstop, at 64 MiB of WAL. Either
-// way a checkpoint of many commits copies a hot page (an index's tail, a
-// counter) once where SQLite's default 1,000 pages copied it many times. cache_size(-8192): 8 MiB of
-// pages per connection (SQLite's default is 2): a service's hot index pages
-// outgrow 2 MiB within a day's petitions, and each miss was a pread and a
-// page to parse again. At most four connections: 32 MiB under load, well
-// inside the 256 MiB the operator gives a service.
+// sqliteDSN adds the pragmas a concurrent service needs:
+//   - WAL, a busy timeout instead of immediate SQLITE_BUSY, and IMMEDIATE
+//     transactions so that a read-then-write transaction never fails on
+//     lock upgrade;
+//   - temp_store(MEMORY): group commit runs every member in a savepoint,
+//     and with statement journals on disk each savepoint's first touch of a
+//     page was a pwrite to a temporary file (a fifth of intake's and
+//     supervision's CPU at load);
+//   - wal_autocheckpoint(16384), a backstop at 64 MiB of WAL only: the
+//     checkpoints run in the background (checkpoints), and one of many
+//     commits copies a hot page (an index's tail, a counter) once;
+//   - cache_size(-8192): 8 MiB of pages per connection (the default is 2),
+//     since a service's hot index pages outgrow 2 MiB within a day's
+//     petitions and each miss was a pread and a page parsed again. At most
+//     four connections: 32 MiB under load, well inside a service's 256 MiB.
 func sqliteDSN(dsn string) string {
 	if !strings.HasPrefix(dsn, "file:") {
 		dsn = "file:" + dsn
@@ -126,7 +127,8 @@ func sqliteDSN(dsn string) string {
 	}
 	return dsn + sep + "_txlock=immediate" +
 		"&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
-		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(16384)&_pragma=cache_size(-8192)"
+		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)" +
+		"&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(16384)&_pragma=cache_size(-8192)"
 }
 
 // Rebind turns "?" placeholders into the dialect's form ($1, $2, … for
