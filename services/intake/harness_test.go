@@ -38,6 +38,7 @@ type harness struct {
 	base    string
 	brokers []string
 	app     *app.App
+	svc     intake.Service
 	dbPath  string
 	clock   *clock.Manual
 	logs    *kittest.SyncBuffer
@@ -64,10 +65,11 @@ func start(t testing.TB, d store.Dialect, dsn string) *harness {
 		t.Fatal(err)
 	}
 	clk := clock.NewManual(time.Date(2026, 11, 21, 10, 0, 0, 0, county.Shanghai))
-	if _, err := intake.Setup(ctx, a, intake.Settings{
+	svc, err := intake.Setup(ctx, a, intake.Settings{
 		KeyFile: filepath.Join(dir, "keys.json"), GenerateKeys: true, QueryPerMinute: 6000, QueryBurst: 1000,
 		SubmitPerMinute: 6000, MaxImportBytes: 256 << 20, Now: clk.Now,
-	}); err != nil {
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := a.HTTP.Listen(); err != nil {
@@ -81,7 +83,7 @@ func start(t testing.TB, d store.Dialect, dsn string) *harness {
 			t.Errorf("intake stopped with: %v", err)
 		}
 	})
-	return &harness{t: t, base: "http://" + a.HTTP.Addr(), brokers: brokers, app: a, dbPath: dsn, clock: clk, logs: &logs}
+	return &harness{t: t, base: "http://" + a.HTTP.Addr(), brokers: brokers, app: a, svc: svc, dbPath: dsn, clock: clk, logs: &logs}
 }
 
 func token(t testing.TB, role auth.Role, dept, countyID string) string {

@@ -295,3 +295,37 @@ func TestRepeatDetection(t *testing.T) {
 		t.Fatalf("group visit = %d %+v", code, group)
 	}
 }
+
+// A new case id that is already taken is never stored over the case that
+// has it: Register takes another one, and gives up with nothing stored.
+func TestRegisterRetriesTakenCaseID(t *testing.T) {
+	storetest.EachDSN(t, func(t *testing.T, d store.Dialect, dsn string) {
+		h := start(t, d, dsn)
+		clerk := token(t, auth.RoleClerk, "", "anji")
+		taken := "330523-20261121-AAAA0000"
+		intake.ForceCaseIDs(h.svc, taken, taken, "330523-20261121-AAAA0001", taken, taken, taken, taken, taken)
+		var first, second intake.RegisterResponse
+		if code := h.do("POST", "/v1/petitions", clerk, petition(idNumber("33052319750615123"), "王五", "拖欠工资", wages), &first); code != 201 || first.CaseID != taken {
+			t.Fatalf("first = %d %+v", code, first)
+		}
+		if code := h.do("POST", "/v1/petitions", clerk, petition(idNumber("33052319800101002"), "孙八", "宅基地纠纷", "邻居侵占我家宅基地约二十平方米"), &second); code != 201 || second.CaseID != "330523-20261121-AAAA0001" {
+			t.Fatalf("second = %d %+v, want the id after the taken one", code, second)
+		}
+		var e apierror.Error
+		if code := h.do("POST", "/v1/petitions", clerk, petition(idNumber("33052319900202003"), "吴十", "征地补偿", "补偿款未发放"), &e); code != 500 {
+			t.Fatalf("five clashes = %d %+v, want 500", code, e)
+		}
+		ctx := context.Background()
+		var n int
+		var title string
+		if err := h.app.DB.QueryRow(ctx, `SELECT COUNT(*) FROM petitions`).Scan(&n); err != nil || n != 2 {
+			t.Fatalf("petitions stored = %d (%v), want 2", n, err)
+		}
+		if err := h.app.DB.QueryRow(ctx, `SELECT title FROM petitions WHERE case_id = ?`, taken).Scan(&title); err != nil || title != "拖欠工资" {
+			t.Fatalf("the taken id's case = %q (%v)", title, err)
+		}
+		if msgs := h.topic(eventsv1.StreamPetitions, 2); len(msgs) != 2 {
+			t.Fatalf("%d petition events, want 2", len(msgs))
+		}
+	})
+}

@@ -62,16 +62,22 @@ func (s *service) insert(ctx context.Context, tx *store.Tx, rec record) error {
 		source = rec.sourceID
 	}
 	p := rec.p
-	_, err = tx.Exec(ctx, `INSERT INTO petitions (case_id, query_hash, source_id, channel, township, title, request, facts, reasons,
+	res, err := tx.Exec(ctx, `INSERT INTO petitions (case_id, query_hash, source_id, channel, township, title, request, facts, reasons,
 		category_hint, respondent, person_count, group_petition, received_at, registered_at, registered_by, repeat_of, imported,
 		status, status_at, departments, pii_kid, pii)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (case_id) DO NOTHING`,
 		rec.caseID, rec.queryHash, source, channelName(p.channel), p.township, p.title, p.content.Request, p.content.Facts, p.content.Reasons,
 		categoryName(p.category), p.respondent, p.personCount, boolInt(p.group), store.FormatTime(p.receivedAt),
 		store.FormatTime(rec.registeredAt), rec.registeredBy, rec.repeatOf, boolInt(rec.imported),
 		statusRegistered, store.FormatTime(p.receivedAt), "[]", kid, sealed)
 	if err != nil {
 		return fmt.Errorf("store petition %s: %w", rec.caseID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("store petition %s: %w", rec.caseID, err)
+	} else if n == 0 {
+		return fmt.Errorf("store petition %s: %w", rec.caseID, errCaseIDTaken)
 	}
 	for _, k := range rec.keys {
 		if _, err := tx.Exec(ctx, `INSERT INTO petitioner_cases (petitioner_key, case_id) VALUES (?, ?)`, k, rec.caseID); err != nil {

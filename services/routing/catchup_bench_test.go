@@ -249,8 +249,9 @@ func (r *catchUpRun) run() {
 	}
 	// Then the relay: every decision acknowledged by the broker.
 	for {
-		var unsent, all int
-		if err := r.db.QueryRow(context.Background(), `SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL`).Scan(&unsent); err != nil {
+		var all int
+		unsent, err := outbox.New(r.db, "").Pending(context.Background())
+		if err != nil {
 			b.Fatal(err)
 		}
 		if err := r.db.QueryRow(context.Background(), `SELECT COUNT(*) FROM outbox`).Scan(&all); err != nil {

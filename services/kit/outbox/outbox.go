@@ -37,6 +37,25 @@ var Migrations = []store.Migration{{
 );
 CREATE INDEX outbox_unsent ON outbox (id) WHERE sent_at IS NULL;
 CREATE INDEX outbox_sent_at ON outbox (sent_at) WHERE sent_at IS NOT NULL;`,
+}, {
+	// SQLite commits one writer at a time, so outbox ids become visible in
+	// order and "sent" is a position: everything up to outbox_relay's
+	// sent_upto. Marking a run sent is one small update instead of a
+	// rewrite of each row and two index changes, and an enqueue touches
+	// one index fewer. PostgreSQL keeps sent_at: its concurrent
+	// transactions can commit a lower id after a higher one was published.
+	Version: 2,
+	Name:    "relay position (SQLite)",
+	SQL: `CREATE TABLE outbox_relay (
+	id        INTEGER PRIMARY KEY CHECK (id = 1),
+	sent_upto INTEGER NOT NULL
+);
+INSERT INTO outbox_relay (id, sent_upto) VALUES (1, COALESCE(
+	(SELECT MIN(id) - 1 FROM outbox WHERE sent_at IS NULL),
+	(SELECT MAX(id) FROM outbox),
+	0));
+DROP INDEX outbox_unsent;`,
+	Postgres: `SELECT 1`,
 }}
 
 // Outbox stores events for a county's topics.

@@ -166,11 +166,25 @@ func (r *Relay) Drain(ctx context.Context) (int, error) {
 	}
 }
 
-// Purge deletes rows sent longer ago than the retention.
+// Purge deletes rows sent longer ago than the retention (on SQLite: sent,
+// and enqueued longer ago than it).
 func (r *Relay) Purge(ctx context.Context) error {
 	cutoff := store.FormatTime(r.ob.now().Add(-r.cfg.Retention))
-	_, err := r.ob.db.Exec(ctx, `DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?`, cutoff)
+	if r.ob.db.Dialect != store.SQLite {
+		if _, err := r.ob.db.Exec(ctx, `DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?`, cutoff); err != nil {
+			return fmt.Errorf("outbox purge: %w", err)
+		}
+		return nil
+	}
+	// Rows are enqueued in id order: the first sent row inside the
+	// retention bounds what goes, and finding it reads only what goes.
+	var keep int64
+	err := r.ob.db.QueryRow(ctx, `SELECT COALESCE(MIN(id), (SELECT sent_upto + 1 FROM outbox_relay WHERE id = 1))
+		FROM outbox WHERE id <= (SELECT sent_upto FROM outbox_relay WHERE id = 1) AND created_at >= ?`, cutoff).Scan(&keep)
 	if err != nil {
+		return fmt.Errorf("outbox purge: %w", err)
+	}
+	if _, err := r.ob.db.Exec(ctx, `DELETE FROM outbox WHERE id < ?`, keep); err != nil {
 		return fmt.Errorf("outbox purge: %w", err)
 	}
 	return nil
@@ -220,9 +234,14 @@ type row struct {
 	msg kafka.Message
 }
 
+// unsent reads the first unsent rows in id order.
 func (o *Outbox) unsent(ctx context.Context, limit int) ([]row, error) {
-	rs, err := o.db.Query(ctx,
-		`SELECT id, topic, msg_key, payload, headers FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT ?`, limit)
+	q := `SELECT id, topic, msg_key, payload, headers FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT ?`
+	if o.db.Dialect == store.SQLite {
+		q = `SELECT id, topic, msg_key, payload, headers FROM outbox
+			WHERE id > (SELECT sent_upto FROM outbox_relay WHERE id = 1) ORDER BY id LIMIT ?`
+	}
+	rs, err := o.db.Query(ctx, q, limit)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: read unsent: %w", err)
 	}
@@ -244,7 +263,14 @@ func (o *Outbox) unsent(ctx context.Context, limit int) ([]row, error) {
 	return out, rs.Err()
 }
 
+// markSent records rows as published: ids are a run read by unsent, in
+// order (on SQLite the position moves to the last of them).
 func (o *Outbox) markSent(ctx context.Context, ids []int64) error {
+	if o.db.Dialect == store.SQLite {
+		last := ids[len(ids)-1]
+		_, err := o.db.Exec(ctx, `UPDATE outbox_relay SET sent_upto = ? WHERE id = 1 AND sent_upto < ?`, last, last)
+		return err
+	}
 	ph := strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")
 	args := make([]any, 0, len(ids)+1)
 	args = append(args, store.FormatTime(o.now()))
@@ -257,8 +283,12 @@ func (o *Outbox) markSent(ctx context.Context, ids []int64) error {
 
 // Pending counts unsent rows.
 func (o *Outbox) Pending(ctx context.Context) (int, error) {
+	q := `SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL`
+	if o.db.Dialect == store.SQLite {
+		q = `SELECT COUNT(*) FROM outbox WHERE id > (SELECT sent_upto FROM outbox_relay WHERE id = 1)`
+	}
 	var n int
-	if err := o.db.QueryRow(ctx, `SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL`).Scan(&n); err != nil {
+	if err := o.db.QueryRow(ctx, q).Scan(&n); err != nil {
 		return 0, fmt.Errorf("outbox: count pending: %w", err)
 	}
 	return n, nil
