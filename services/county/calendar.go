@@ -98,7 +98,19 @@ func (d Date) Before(o Date) bool { return d.Compare(o) < 0 }
 func (d Date) After(o Date) bool  { return d.Compare(o) > 0 }
 
 // String formats the date as YYYY-MM-DD.
-func (d Date) String() string { return fmt.Sprintf("%04d-%02d-%02d", d.year, int(d.month), d.day) }
+func (d Date) String() string {
+	// By hand, not fmt: supervision formats a date for each of a case's
+	// timers and deadlines (≈ 6% of its CPU with Sprintf).
+	if d.year < 0 || d.year > 9999 || d.month < 1 || d.month > 12 || d.day < 1 || d.day > 31 {
+		return fmt.Sprintf("%04d-%02d-%02d", d.year, int(d.month), d.day)
+	}
+	b := [10]byte{
+		byte('0' + d.year/1000), byte('0' + d.year/100%10), byte('0' + d.year/10%10), byte('0' + d.year%10), '-',
+		byte('0' + int(d.month)/10), byte('0' + int(d.month)%10), '-',
+		byte('0' + d.day/10), byte('0' + d.day%10),
+	}
+	return string(b[:])
+}
 
 // MarshalText lets a Date travel in JSON and events as YYYY-MM-DD.
 func (d Date) MarshalText() ([]byte, error) { return []byte(d.String()), nil }

@@ -2,6 +2,7 @@ package county
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -211,5 +212,20 @@ func TestCovers(t *testing.T) {
 	c := cal2026(t)
 	if !c.Covers(2026) || c.Covers(2027) {
 		t.Errorf("Covers(2026) = %v, Covers(2027) = %v", c.Covers(2026), c.Covers(2027))
+	}
+}
+
+// String is written by hand for speed: it must print what Sprintf did, for
+// every day of four centuries and for the zero Date.
+func TestDateStringMatchesSprintf(t *testing.T) {
+	check := func(d Date) {
+		if want := fmt.Sprintf("%04d-%02d-%02d", d.year, int(d.month), d.day); d.String() != want {
+			t.Fatalf("%#v.String() = %q, want %q", d, d.String(), want)
+		}
+	}
+	check(Date{})
+	check(Date{year: 12345, month: time.March, day: 4})
+	for d := NewDate(1900, time.January, 1); d.year < 2300; d = d.AddDays(1) {
+		check(d)
 	}
 }

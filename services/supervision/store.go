@@ -318,20 +318,43 @@ func (s *Supervision) writePlan(ctx context.Context, tx *store.Tx, caseID string
 			}
 		}
 	}
+	// One statement for the case's timers (a case has about eight): the
+	// statement's own cost was most of a timer row's.
+	args := make([]any, 0, 9*len(plan))
 	for _, t := range plan {
 		if done[breachOf(t)] {
 			continue
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO supervision_timers (case_id, timer_key, kind, clock, step, step_kind, clock_due, fire_at, notify_leader) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-			caseID, t.Key, string(t.Kind), string(t.Clock), t.Step, string(t.StepKind), t.Due.String(), store.FormatTime(t.At), b2i(t.NotifyLeader)); err != nil {
-			return fmt.Errorf("case %s timer %s: %w", caseID, t.Key, err)
+		args = append(args, caseID, t.Key, string(t.Kind), string(t.Clock), t.Step, string(t.StepKind), t.Due.String(), store.FormatTime(t.At), b2i(t.NotifyLeader))
+	}
+	for len(args) > 0 {
+		n := min(len(args)/9, maxTimerRows)
+		if _, err := tx.Exec(ctx, insertTimers(n), args[:9*n]...); err != nil {
+			return fmt.Errorf("case %s timers: %w", caseID, err)
 		}
+		args = args[9*n:]
 	}
 	if len(plan) > 0 {
 		tx.AfterCommit(s.Wake)
 	}
 	return nil
 }
+
+// maxTimerRows bounds one insert of timers (SQLite allows 999 parameters in
+// a statement, nine a row).
+const maxTimerRows = 64
+
+var timerInserts [maxTimerRows + 1]string
+
+func init() {
+	for n := 1; n <= maxTimerRows; n++ {
+		timerInserts[n] = `INSERT INTO supervision_timers (case_id, timer_key, kind, clock, step, step_kind, clock_due, fire_at, notify_leader) VALUES ` +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?), ", n), ", ") + ` ON CONFLICT DO NOTHING`
+	}
+}
+
+// insertTimers is the insert of n timer rows (1 ≤ n ≤ maxTimerRows).
+func insertTimers(n int) string { return timerInserts[n] }
 
 // breachKey identifies an overdue notice or a ladder step of one breach
 // whatever day the rules put it on.
