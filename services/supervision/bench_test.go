@@ -91,6 +91,40 @@ func BenchmarkDepartmentAction(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
 
+// BenchmarkRoutingRun applies routing decisions in runs of 128 in one
+// transaction, as the consumer does (app.ConsumeInTx), with each decision's
+// own transaction a savepoint (WithTx, the earlier way) or joining the run
+// (WithRedoableTx, the way now): the savepoints' cost, side by side.
+func BenchmarkRoutingRun(b *testing.B) {
+	for _, mode := range []struct {
+		name string
+		with func(context.Context, *store.Tx) context.Context
+	}{{"savepoints", store.WithTx}, {"redoable", store.WithRedoableTx}} {
+		b.Run(mode.name, func(b *testing.B) {
+			db := storetest.SQLite(b)
+			svc, clock := benchService(b, db)
+			ctx := context.Background()
+			const run = 128
+			b.ResetTimer()
+			for i := 0; i < b.N; i += run {
+				err := db.InTx(ctx, func(tx *store.Tx) error {
+					in := mode.with(ctx, tx)
+					for j := i; j < min(i+run, b.N); j++ {
+						if err := svc.ApplyRouting(in, assigned(fmt.Sprintf("b%08d", j), "rsj", clock.Now())); err != nil {
+							return err
+						}
+					}
+					return tx.Spoiled()
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
+		})
+	}
+}
+
 // BenchmarkTimerScan measures the timer worker's two queries against a
 // database holding XINFANG_BENCH_OPEN_CASES open cases with 8 unfired timers
 // each (3 reminders, overdue, 4 ladder steps), next to the same queries with

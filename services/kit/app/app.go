@@ -281,7 +281,7 @@ func (a *App) ConsumeBatch(name string, streams []eventsv1.Stream, h kafkatransp
 
 // ConsumeInTx is Consume for a handler whose work is all in the service's
 // database: a fetched run of messages is handled in one transaction (the
-// handler's own transactions become savepoints of it, see store.WithTx),
+// handler's own transactions join it, see store.WithRedoableTx),
 // so the commit — most of a small message's cost — is paid once per run.
 // If any message of the run fails, the run is rolled back and its messages
 // are handled one at a time as Consume would, with retries and dead
@@ -297,14 +297,17 @@ type txBatch struct {
 	db *store.DB
 }
 
+// Its handlers' own transactions take no savepoints (store.WithRedoableTx):
+// a failure anywhere in the run, even one a handler swallowed, fails the
+// run, and the consumer handles its messages one at a time.
 func (t txBatch) HandleBatch(ctx context.Context, batch []kafkatransport.Delivery) error {
 	return t.db.InTx(ctx, func(tx *store.Tx) error {
 		for _, d := range batch {
-			if err := t.Handler.Handle(store.WithTx(d.Context, tx), d.Message); err != nil {
+			if err := t.Handler.Handle(store.WithRedoableTx(d.Context, tx), d.Message); err != nil {
 				return err
 			}
 		}
-		return nil
+		return tx.Spoiled()
 	})
 }
 

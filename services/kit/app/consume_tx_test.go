@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -19,10 +20,12 @@ import (
 
 // ConsumeInTx applies fetched runs of messages in one transaction: each
 // event once (duplicates in the same run too), a poison message
-// dead-lettered alone while the rest of its run applies, and a handler's
-// plain reads see what the earlier messages of its run wrote.
+// dead-lettered alone while the rest of its run applies, a handler's
+// plain reads see what the earlier messages of its run wrote, and the
+// writes of a transaction that failed are never kept, even when its
+// handler swallowed the failure.
 func TestConsumeInTxAppliesRunsOnceAndIsolatesPoison(t *testing.T) {
-	const poisonAt = 150
+	const poisonAt, swallowAt = 150, 220
 	brokers := brokertest.Start(t)
 	cfg := testConfig(t, brokers, "tbatch")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -54,6 +57,17 @@ func TestConsumeInTxAppliesRunsOnceAndIsolatesPoison(t *testing.T) {
 				mu.Lock()
 				stale++
 				mu.Unlock()
+			}
+		}
+		if i == swallowAt {
+			failed := a.DB.InTx(ctx, func(tx *store.Tx) error {
+				if _, err := tx.Exec(ctx, `INSERT INTO notes (case_id) VALUES (?)`, "partial-"+env.EventId); err != nil {
+					return err
+				}
+				return errors.New("gives up after a write")
+			})
+			if failed == nil {
+				return nil, errors.New("the failing transaction reported no failure")
 			}
 		}
 		_, err := in.Apply(ctx, env.EventId, func(tx *store.Tx) error {
@@ -114,6 +128,13 @@ func TestConsumeInTxAppliesRunsOnceAndIsolatesPoison(t *testing.T) {
 	}
 	if n != events-1 || distinct != events-1 {
 		t.Fatalf("seen %d rows (%d distinct), want %d: every event but the poison, once", n, distinct, events-1)
+	}
+	var partial int
+	if err := a.DB.QueryRow(context.Background(), `SELECT COUNT(*) FROM notes WHERE case_id LIKE 'partial-%'`).Scan(&partial); err != nil {
+		t.Fatal(err)
+	}
+	if partial != 0 {
+		t.Fatalf("%d writes of a failed transaction kept", partial)
 	}
 	if stale != 0 {
 		t.Fatalf("%d reads missed their own run's writes", stale)

@@ -165,6 +165,7 @@ type Tx struct {
 	depth       int         // savepoint nesting of an ambient transaction
 	mu          sync.Mutex
 	afterCommit []func()
+	spoiled     error // a nested transaction failed (WithRedoableTx)
 }
 
 // Dialect of the transaction's database.
@@ -224,7 +225,10 @@ func (tx *Tx) AfterCommit(f func()) {
 // InTx runs f in a transaction: committed when f returns nil, rolled back
 // otherwise (and on panic).
 func (db *DB) InTx(ctx context.Context, f func(tx *Tx) error) (err error) {
-	if outer := db.ambient(ctx); outer != nil {
+	if outer, redo := db.ambient(ctx); outer != nil {
+		if redo {
+			return outer.redoable(f)
+		}
 		return outer.nested(ctx, f)
 	}
 	var tx *Tx
@@ -280,7 +284,7 @@ func (db *DB) Close() error {
 
 // Exec runs a statement written with "?" placeholders outside a transaction.
 func (db *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	if tx := db.ambient(ctx); tx != nil {
+	if tx, _ := db.ambient(ctx); tx != nil {
 		return tx.Exec(ctx, q, args...)
 	}
 	defer db.lockWrites()()
@@ -292,7 +296,7 @@ func (db *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, erro
 
 // Query runs a query written with "?" placeholders outside a transaction.
 func (db *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	if tx := db.ambient(ctx); tx != nil {
+	if tx, _ := db.ambient(ctx); tx != nil {
 		return tx.Query(ctx, q, args...)
 	}
 	if st := db.stmts.get(ctx, q); st != nil {
@@ -303,7 +307,7 @@ func (db *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, erro
 
 // QueryRow runs a single-row query written with "?" placeholders.
 func (db *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	if tx := db.ambient(ctx); tx != nil {
+	if tx, _ := db.ambient(ctx); tx != nil {
 		return tx.QueryRow(ctx, q, args...)
 	}
 	if st := db.stmts.get(ctx, q); st != nil {
