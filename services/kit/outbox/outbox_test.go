@@ -298,15 +298,21 @@ func TestCrashBetweenPublishAndMarkIsAppliedOnce(t *testing.T) {
 	})
 }
 
+// migratedOutbox migrates db and returns the outbox of a new county.
+func migratedOutbox(t *testing.T, db *store.DB, brokers []string) (*outbox.Outbox, string) {
+	t.Helper()
+	if err := migrate(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	county := newCounty(t, brokers)
+	return outbox.New(db, county), county
+}
+
 func TestEnqueuePublishesEveryCommittedEventOnceAndRollbackLeavesNothing(t *testing.T) {
 	brokers := brokertest.Start(t)
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		if err := migrate(ctx, db); err != nil {
-			t.Fatal(err)
-		}
-		county := newCounty(t, brokers)
-		ob := outbox.New(db, county)
+		ob, county := migratedOutbox(t, db, brokers)
 		for i := 0; i < 5; i++ {
 			if err := register(ctx, db, ob, fmt.Sprintf("case-%d", i)); err != nil {
 				t.Fatal(err)

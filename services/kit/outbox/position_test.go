@@ -65,11 +65,7 @@ func TestPurgeKeepsUnsentRows(t *testing.T) {
 	brokers := brokertest.Start(t)
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		if err := migrate(ctx, db); err != nil {
-			t.Fatal(err)
-		}
-		county := newCounty(t, brokers)
-		ob := outbox.New(db, county)
+		ob, _ := migratedOutbox(t, db, brokers)
 		now := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
 		ob.SetNow(func() time.Time { return now })
 		pub := kt.NewPublisher(kt.NewWriter(kt.WriterConfig{Brokers: brokers}), nil)
