@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -158,14 +159,23 @@ func TestPrometheusFigures(t *testing.T) {
 	envs := scenario().envs
 	h.publish(envs...)
 	h.waitApplied(len(envs))
-	_, _, body := h.get("/metrics", "", nil)
+	// The counter moves just after the batch commits, which waitApplied
+	// sees: read /metrics until it has caught up.
+	applied := fmt.Sprintf(`xinfang_statistics_events_total{county="anji",outcome="applied"} %d`, len(envs))
+	var body []byte
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, _, body = h.get("/metrics", "", nil)
+		if strings.Contains(string(body), applied) || time.Now().After(deadline) {
+			break
+		}
+	}
 	for _, want := range []string{
 		`xinfang_statistics_year_count{county="anji",figure="registrations"} 14`,
 		`xinfang_statistics_year_count{county="anji",figure="persons"} 22`,
 		`xinfang_statistics_year_rate_percent{county="anji",figure="timelyAcknowledgement"} 75`,
 		`xinfang_statistics_year_rate_percent{county="anji",figure="onTimeCompletion"} 57.14`,
 		`xinfang_statistics_backlog_cases{age="180+",county="anji"} 1`,
-		fmt.Sprintf(`xinfang_statistics_events_total{county="anji",outcome="applied"} %d`, len(envs)),
+		applied,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)
