@@ -119,6 +119,9 @@ func startCountyWith(t testing.TB, o countyOptions) *county {
 	c := &county{t: t, bin: bin, svc: map[string]*process{}, url: map[string]string{}, debug: map[string]string{}, tokens: map[string]string{},
 		brokerBin: filepath.Join(bin, "devbroker"), brokerDir: filepath.Join(dir, "broker")}
 	brokers := o.brokers
+	if brokers != "" {
+		resetCountyOnBroker(t, brokers, "anji")
+	}
 	if brokers == "" {
 		c.brokerPort = brokertest.FreePort(t)
 		c.broker = brokertest.Start(context.Background(), t, c.brokerBin, c.brokerArgs()...)
@@ -167,6 +170,9 @@ func startCountyWith(t testing.TB, o countyOptions) *county {
 	t.Cleanup(func() {
 		for _, s := range serviceNames {
 			c.svc[s].stop(t)
+		}
+		if o.brokers != "" {
+			resetCountyOnBroker(t, o.brokers, "anji")
 		}
 		if t.Failed() {
 			for _, s := range serviceNames {
