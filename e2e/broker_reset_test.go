@@ -28,20 +28,14 @@ func resetCountyOnBroker(t testing.TB, brokers, county string) {
 	}
 	var ids []string
 	for _, g := range groups.Groups {
-		if strings.HasPrefix(g.GroupID, prefix) {
-			ids = append(ids, g.GroupID)
-		}
+		ids = append(ids, g.GroupID)
 	}
-	if len(ids) > 0 {
+	if ids = withPrefix(prefix, ids); len(ids) > 0 {
 		resp, err := client.DeleteGroups(ctx, &kafka.DeleteGroupsRequest{GroupIDs: ids})
 		if err != nil {
 			t.Fatalf("reset broker: delete groups: %v", err)
 		}
-		for id, err := range resp.Errors {
-			if err != nil && !errors.Is(err, kafka.GroupIdNotFound) {
-				t.Fatalf("reset broker: delete group %s: %v", id, err)
-			}
-		}
+		checkDeleted(t, "group", resp.Errors, kafka.GroupIdNotFound)
 	}
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{})
 	if err != nil {
@@ -49,20 +43,34 @@ func resetCountyOnBroker(t testing.TB, brokers, county string) {
 	}
 	var topics []string
 	for _, tp := range md.Topics {
-		if strings.HasPrefix(tp.Name, prefix) {
-			topics = append(topics, tp.Name)
-		}
+		topics = append(topics, tp.Name)
 	}
-	if len(topics) > 0 {
+	if topics = withPrefix(prefix, topics); len(topics) > 0 {
 		resp, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: topics})
 		if err != nil {
 			t.Fatalf("reset broker: delete topics: %v", err)
 		}
-		// A topic deleted a moment ago may still be listed: gone is gone.
-		for name, err := range resp.Errors {
-			if err != nil && !errors.Is(err, kafka.UnknownTopicOrPartition) {
-				t.Fatalf("reset broker: delete topic %s: %v", name, err)
-			}
+		checkDeleted(t, "topic", resp.Errors, kafka.UnknownTopicOrPartition)
+	}
+}
+
+func withPrefix(prefix string, names []string) []string {
+	var out []string
+	for _, n := range names {
+		if strings.HasPrefix(n, prefix) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// checkDeleted fails the test on a failed delete; gone (a topic or group
+// deleted a moment ago that was still listed) is what was wanted.
+func checkDeleted(t testing.TB, what string, errs map[string]error, gone error) {
+	t.Helper()
+	for name, err := range errs {
+		if err != nil && !errors.Is(err, gone) {
+			t.Fatalf("reset broker: delete %s %s: %v", what, name, err)
 		}
 	}
 }

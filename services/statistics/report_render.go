@@ -26,11 +26,12 @@ func RenderMarkdown(r *Report) ([]byte, error) {
 	}
 	w.raw("；同比期间 ").val(s.PreviousFrom).raw(" 至 ").val(s.PreviousTo).raw("。各项指标口径见 docs/metrics.md。\n\n## 一、信访总量\n")
 	w.raw("\n").totals(s, "", "").raw("\n\n")
-	w.raw("## 二、信访渠道\n\n| 渠道 | 件次 | 占比 |\n|---|---:|---:|\n").mdShares(r.Channels, false)
-	w.raw("\n## 三、事项类别\n\n| 类别 | 件次 | 占比 |\n|---|---:|---:|\n").mdShares(r.Categories, false)
-	w.raw("\n## 四、主要问题领域（按主办单位）\n\n| 主办单位 | 件次 | 占比 |\n|---|---:|---:|\n").mdShares(r.Fields, true)
-	w.raw("\n## 五、被反映较多的单位（前十位）\n\n| 被反映单位 | 件次 | 占比 |\n|---|---:|---:|\n").mdShares(r.MostComplained, true)
-	w.raw("\n## 六、乡镇（街道）分布（前十位）\n\n| 乡镇（街道） | 件次 | 占比 |\n|---|---:|---:|\n").mdShares(r.Townships, true)
+	for i, sec := range shareSections(r) {
+		if i > 0 {
+			w.raw("\n")
+		}
+		w.raw("## "+sec.heading+"\n\n| "+sec.keyHead+" | 件次 | 占比 |\n|---|---:|---:|\n").mdShares(sec.rows, sec.orNone)
+	}
 	w.raw("\n## 七、转送、交办、督办情况\n\n").handling(s).raw("\n")
 	if len(s.DivertedByChannel) > 0 {
 		w.raw("\n| 法定途径 | 件次 |\n|---|---:|\n")
@@ -64,11 +65,9 @@ func RenderHTML(r *Report) ([]byte, error) {
 	}
 	w.raw("；同比期间 ").val(s.PreviousFrom).raw(" 至 ").val(s.PreviousTo).raw("。</p>\n")
 	w.raw("\n<h2>一、信访总量</h2>\n<p>").totals(s, "<b>", "</b>").raw("</p>\n\n")
-	w.raw("<h2>二、信访渠道</h2>\n<table><tr><th>渠道</th><th>件次</th><th>占比</th></tr>\n").htmlShares(r.Channels, false)
-	w.raw("<h2>三、事项类别</h2>\n<table><tr><th>类别</th><th>件次</th><th>占比</th></tr>\n").htmlShares(r.Categories, false)
-	w.raw("<h2>四、主要问题领域（按主办单位）</h2>\n<table><tr><th>主办单位</th><th>件次</th><th>占比</th></tr>\n").htmlShares(r.Fields, true)
-	w.raw("<h2>五、被反映较多的单位（前十位）</h2>\n<table><tr><th>被反映单位</th><th>件次</th><th>占比</th></tr>\n").htmlShares(r.MostComplained, true)
-	w.raw("<h2>六、乡镇（街道）分布（前十位）</h2>\n<table><tr><th>乡镇（街道）</th><th>件次</th><th>占比</th></tr>\n").htmlShares(r.Townships, true)
+	for _, sec := range shareSections(r) {
+		w.raw("<h2>"+sec.heading+"</h2>\n<table><tr><th>"+sec.keyHead+"</th><th>件次</th><th>占比</th></tr>\n").htmlShares(sec.rows, sec.orNone)
+	}
 	w.raw("\n<h2>七、转送、交办、督办情况</h2>\n<p>").handling(s).raw("</p>\n")
 	if len(s.DivertedByChannel) > 0 {
 		w.raw("<table><tr><th>法定途径</th><th>件次</th></tr>\n")
@@ -86,6 +85,24 @@ func RenderHTML(r *Report) ([]byte, error) {
 	w.raw("<h2>十、积案情况（截至 ").val(s.Backlog.AsOf).raw("）</h2>\n<p>").backlog(s).raw("</p>\n")
 	w.raw("\n<p class=\"note\">生成时间 ").val(r.GeneratedAt).raw("</p>\n</body>\n</html>\n")
 	return []byte(w.b.String()), nil
+}
+
+// shareSection is one of sections 二 to 六: a table of shares under a
+// heading, the same in both renderings.
+type shareSection struct {
+	heading, keyHead string
+	rows             []Share
+	orNone           bool
+}
+
+func shareSections(r *Report) []shareSection {
+	return []shareSection{
+		{"二、信访渠道", "渠道", r.Channels, false},
+		{"三、事项类别", "类别", r.Categories, false},
+		{"四、主要问题领域（按主办单位）", "主办单位", r.Fields, true},
+		{"五、被反映较多的单位（前十位）", "被反映单位", r.MostComplained, true},
+		{"六、乡镇（街道）分布（前十位）", "乡镇（街道）", r.Townships, true},
+	}
 }
 
 const reportHTMLHead = `<!doctype html>

@@ -309,12 +309,10 @@ func TestUploadReportsPartialSuccess(t *testing.T) {
 	}
 }
 
-// TestUploadTLS: OTEL_EXPORTER_OTLP_CERTIFICATE is the CA the collector's
-// certificate is checked against; without it the export fails.
-func TestUploadTLS(t *testing.T) {
-	col := newCollector(t, true)
-	ca := writePEM(t, "ca.pem", "CERTIFICATE", col.srv.Certificate().Raw)
-	env := map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": col.srv.URL + "/v1/traces"}
+// clientFromEnv is the client the OTEL_EXPORTER_OTLP_* settings in env
+// make, retrying quickly, stopped when the test ends.
+func clientFromEnv(t *testing.T, env map[string]string) *otlpClient {
+	t.Helper()
 	s, err := otlpSettingsFromEnv(mapEnv(env), readFile)
 	if err != nil {
 		t.Fatal(err)
@@ -322,16 +320,20 @@ func TestUploadTLS(t *testing.T) {
 	c := newOTLPClient(s)
 	c.retry = fastRetry
 	t.Cleanup(func() { _ = c.Stop(context.Background()) })
-	if err := c.UploadTraces(context.Background(), testSpans()); err == nil {
+	return c
+}
+
+// TestUploadTLS: OTEL_EXPORTER_OTLP_CERTIFICATE is the CA the collector's
+// certificate is checked against; without it the export fails.
+func TestUploadTLS(t *testing.T) {
+	col := newCollector(t, true)
+	ca := writePEM(t, "ca.pem", "CERTIFICATE", col.srv.Certificate().Raw)
+	env := map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": col.srv.URL + "/v1/traces"}
+	if err := clientFromEnv(t, env).UploadTraces(context.Background(), testSpans()); err == nil {
 		t.Fatal("export to an unknown CA succeeded")
 	}
 	env["OTEL_EXPORTER_OTLP_CERTIFICATE"] = ca
-	if s, err = otlpSettingsFromEnv(mapEnv(env), readFile); err != nil {
-		t.Fatal(err)
-	}
-	c = newOTLPClient(s)
-	t.Cleanup(func() { _ = c.Stop(context.Background()) })
-	if err := c.UploadTraces(context.Background(), testSpans()); err != nil {
+	if err := clientFromEnv(t, env).UploadTraces(context.Background(), testSpans()); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(col.requests()); n != 1 {
@@ -363,14 +365,7 @@ func TestUploadClientCertificate(t *testing.T) {
 		"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": certFile,
 		"OTEL_EXPORTER_OTLP_CLIENT_KEY":         keyFile,
 	}
-	s, err := otlpSettingsFromEnv(mapEnv(env), readFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newOTLPClient(s)
-	c.retry = fastRetry
-	t.Cleanup(func() { _ = c.Stop(context.Background()) })
-	if err := c.UploadTraces(context.Background(), testSpans()); err != nil {
+	if err := clientFromEnv(t, env).UploadTraces(context.Background(), testSpans()); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()
