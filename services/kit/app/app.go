@@ -123,6 +123,9 @@ func New(ctx context.Context, cfg config.Base) (_ *App, err error) {
 		return nil, err
 	}
 	a.closers = append(a.closers, func(context.Context) error { return a.DB.Close() })
+	// The pool's figures (connections open, in use, waited for, closed) are
+	// how an SRE sees a pool too small for the load or churning connections.
+	a.Registry.MustRegister(collectors.NewDBStatsCollector(a.DB.DB, cfg.Service))
 	if err := a.DB.Migrate(ctx, "outbox", outbox.Migrations); err != nil {
 		return nil, err
 	}

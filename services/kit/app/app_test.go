@@ -209,6 +209,7 @@ func TestMetricsExposeREDConsumerAndOutbox(t *testing.T) {
 		`xinfang_kafka_dead_letters_total{group="xinfang.tmet.notes.apply"`,
 		`xinfang_kafka_consumer_lag_messages{group="xinfang.tmet.notes.apply"`,
 		`xinfang_outbox_published_total 2`,
+		`go_sql_max_idle_closed_total{db_name="`,
 	}
 	for time.Now().Before(deadline) {
 		_, body = get(t, base+"/metrics")
