@@ -75,12 +75,18 @@ func databases(t testing.TB, admin string) map[string]string {
 		if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
 			t.Fatalf("create database %s: %v", name, err)
 		}
-		t.Cleanup(func() {
-			if c, err := sql.Open("pgx", admin); err == nil {
-				_, _ = c.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-				c.Close()
-			}
-		})
+		// XINFANG_E2E_KEEP_DB keeps the databases to inspect after a run
+		// (the outbox's and inboxes' timestamps time each hop of a case).
+		if os.Getenv("XINFANG_E2E_KEEP_DB") != "" {
+			t.Logf("database %s kept", name)
+		} else {
+			t.Cleanup(func() {
+				if c, err := sql.Open("pgx", admin); err == nil {
+					_, _ = c.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+					c.Close()
+				}
+			})
+		}
 		v := *u
 		v.Path = "/" + name
 		out[s] = v.String()
