@@ -408,8 +408,54 @@ var (
 		}
 		return out
 	}()
-	upsertAllSQL = upsertCounts(allMetrics)
+
+	// upsertArraysSQL takes a run's rows as one array a column
+	// (PostgreSQL): a run's counters are one statement, one plan and one
+	// round trip whatever their number, where the multi-row shapes took one
+	// per bit of it (four for the 30-odd rows of a single event).
+	upsertArraysSQL = func() string {
+		cols := make([]string, numMetrics)
+		args := make([]string, numMetrics)
+		sets := make([]string, numMetrics)
+		for i, m := range allMetrics {
+			c := m.column()
+			cols[i] = c
+			args[i] = fmt.Sprintf("$%d::bigint[]", i+4)
+			sets[i] = c + " = stat_counts." + c + " + excluded." + c
+		}
+		return "INSERT INTO stat_counts (dim, period, dim_key, " + strings.Join(cols, ", ") + ")" +
+			" SELECT * FROM unnest($1::text[], $2::text[], $3::text[], " + strings.Join(args, ", ") + ")" +
+			" ON CONFLICT (dim, period, dim_key) DO UPDATE SET " + strings.Join(sets, ", ")
+	}()
 )
+
+// writeCountArrays adds the rows' deltas in one statement (PostgreSQL).
+func writeCountArrays(ctx context.Context, tx *store.Tx, rows []periodRow, deltas map[periodRow]*vec) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	dims, periods, keys := make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows))
+	cols := make([][]int64, numMetrics)
+	for m := range cols {
+		cols[m] = make([]int64, len(rows))
+	}
+	for i, k := range rows {
+		dims[i], periods[i], keys[i] = k.Dim, k.Period, k.Key
+		v := deltas[k]
+		for m := range cols {
+			cols[m][i] = v[m]
+		}
+	}
+	args := make([]any, 0, 3+numMetrics)
+	args = append(args, dims, periods, keys)
+	for _, c := range cols {
+		args = append(args, c)
+	}
+	if _, err := tx.Exec(ctx, upsertArraysSQL, args...); err != nil {
+		return fmt.Errorf("update counters: %w", err)
+	}
+	return nil
+}
 
 // addCounts adds the deltas to stat_counts (INSERT … ON CONFLICT DO UPDATE
 // SET m = m + excluded.m), rows in key order so that replicas on
@@ -432,7 +478,7 @@ func addCounts(ctx context.Context, tx *store.Tx, deltas map[periodRow]*vec) err
 		return a.Key < b.Key
 	})
 	if tx.Dialect() == store.Postgres {
-		return writeCounts(ctx, tx, upsertAllSQL, allMetrics, keys, deltas)
+		return writeCountArrays(ctx, tx, keys, deltas)
 	}
 	for g, ms := range metricGroups {
 		var rows []periodRow

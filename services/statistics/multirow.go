@@ -21,7 +21,7 @@ const sqliteParams = 64
 func shapes(d store.Dialect, perRow int) []int {
 	if d == store.Postgres {
 		// Every power of two: a run of n rows takes one statement per bit
-		// of n, so the 30-odd rows of a single event go in four round trips.
+		// of n.
 		return []int{256, 128, 64, 32, 16, 8, 4, 2, 1}
 	}
 	var out []int
