@@ -414,18 +414,13 @@ var (
 	// round trip whatever their number, where the multi-row shapes took one
 	// per bit of it (four for the 30-odd rows of a single event).
 	upsertArraysSQL = func() string {
-		cols := make([]string, numMetrics)
+		u := upsertCounts(allMetrics)
 		args := make([]string, numMetrics)
-		sets := make([]string, numMetrics)
-		for i, m := range allMetrics {
-			c := m.column()
-			cols[i] = c
+		for i := range args {
 			args[i] = fmt.Sprintf("$%d::bigint[]", i+4)
-			sets[i] = c + " = stat_counts." + c + " + excluded." + c
 		}
-		return "INSERT INTO stat_counts (dim, period, dim_key, " + strings.Join(cols, ", ") + ")" +
-			" SELECT * FROM unnest($1::text[], $2::text[], $3::text[], " + strings.Join(args, ", ") + ")" +
-			" ON CONFLICT (dim, period, dim_key) DO UPDATE SET " + strings.Join(sets, ", ")
+		return strings.TrimSuffix(u.head, " VALUES ") +
+			" SELECT * FROM unnest($1::text[], $2::text[], $3::text[], " + strings.Join(args, ", ") + ")" + u.tail
 	}()
 )
 
