@@ -424,30 +424,38 @@ var (
 	}()
 )
 
-// writeCountArrays adds the rows' deltas in one statement (PostgreSQL).
+// arrayRows bounds the rows of one array upsert: a live run is one
+// statement, and a catch-up run of tens of thousands of rows does not hold
+// them all as arrays and their encoding at once (it doubled the ingest's
+// peak heap).
+const arrayRows = 1024
+
+// writeCountArrays adds the rows' deltas, arrayRows at a time (PostgreSQL).
 func writeCountArrays(ctx context.Context, tx *store.Tx, rows []periodRow, deltas map[periodRow]*vec) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	dims, periods, keys := make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows))
+	n := min(len(rows), arrayRows)
+	dims, periods, keys := make([]string, n), make([]string, n), make([]string, n)
 	cols := make([][]int64, numMetrics)
 	for m := range cols {
-		cols[m] = make([]int64, len(rows))
+		cols[m] = make([]int64, n)
 	}
-	for i, k := range rows {
-		dims[i], periods[i], keys[i] = k.Dim, k.Period, k.Key
-		v := deltas[k]
-		for m := range cols {
-			cols[m][i] = v[m]
+	args := make([]any, 3+numMetrics)
+	for len(rows) > 0 {
+		n = min(len(rows), arrayRows)
+		for i, k := range rows[:n] {
+			dims[i], periods[i], keys[i] = k.Dim, k.Period, k.Key
+			v := deltas[k]
+			for m := range cols {
+				cols[m][i] = v[m]
+			}
 		}
-	}
-	args := make([]any, 0, 3+numMetrics)
-	args = append(args, dims, periods, keys)
-	for _, c := range cols {
-		args = append(args, c)
-	}
-	if _, err := tx.Exec(ctx, upsertArraysSQL, args...); err != nil {
-		return fmt.Errorf("update counters: %w", err)
+		args[0], args[1], args[2] = dims[:n], periods[:n], keys[:n]
+		for m, c := range cols {
+			args[3+m] = c[:n]
+		}
+		if _, err := tx.Exec(ctx, upsertArraysSQL, args...); err != nil {
+			return fmt.Errorf("update counters: %w", err)
+		}
+		rows = rows[n:]
 	}
 	return nil
 }

@@ -1,0 +1,58 @@
+package statistics
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"xinfang.io/services/kit/store"
+	"xinfang.io/services/kit/storetest"
+)
+
+// A run's counter rows add up whatever their number: more rows than one
+// statement takes (arrayRows on PostgreSQL, the multi-row shapes on
+// SQLite), written twice so the second run updates every row.
+func TestAddCountsWritesEveryRowOfALargeRun(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if err := db.Migrate(ctx, "statistics", Migrations); err != nil {
+			t.Fatal(err)
+		}
+		const n = 2*arrayRows + 37
+		deltas := map[periodRow]*vec{}
+		for i := range n {
+			v := &vec{}
+			v[mRegistrations], v[mPersons] = int64(i+1), 2
+			deltas[periodRow{dimTownship, "2026-06-25", fmt.Sprintf("k%05d", i)}] = v
+		}
+		for range 2 {
+			if err := db.InTx(ctx, func(tx *store.Tx) error { return addCounts(ctx, tx, deltas) }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rows, err := db.Query(ctx, `SELECT dim_key, m_registrations, m_persons FROM stat_counts WHERE dim = ? AND period = ? ORDER BY dim_key`,
+			dimTownship, "2026-06-25")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		i := 0
+		for rows.Next() {
+			var key string
+			var reg, persons int64
+			if err := rows.Scan(&key, &reg, &persons); err != nil {
+				t.Fatal(err)
+			}
+			if want := fmt.Sprintf("k%05d", i); key != want || reg != 2*int64(i+1) || persons != 4 {
+				t.Fatalf("row %d: %s %d %d, want %s %d 4", i, key, reg, persons, want, 2*(i+1))
+			}
+			i++
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if i != n {
+			t.Fatalf("%d rows, want %d", i, n)
+		}
+	})
+}
