@@ -252,6 +252,7 @@ func (p *pipeline) paced(b *testing.B, rate int) {
 			time.Sleep(poll)
 		}
 	}()
+	handledBefore := p.handleTimes()
 	stopProfiles := p.profile(b, fmt.Sprintf("rate=%d", rate))
 	b.ResetTimer()
 	start := time.Now()
@@ -285,6 +286,11 @@ func (p *pipeline) paced(b *testing.B, rate int) {
 		b.Fatalf("paced run: not through after 5 minutes")
 	}
 	b.StopTimer()
+	for name, after := range p.handleTimes() {
+		if q := handleQuantiles(handledBefore[name], after); q != "" && n > 1 {
+			b.Logf("%s: batch handled in %s", name, q)
+		}
+	}
 	stopProfiles()
 	p.sent += n
 	for _, m := range []struct {
