@@ -412,15 +412,18 @@ var (
 	// upsertArraysSQL takes a run's rows as one array a column
 	// (PostgreSQL): a run's counters are one statement, one plan and one
 	// round trip whatever their number, where the multi-row shapes took one
-	// per bit of it (four for the 30-odd rows of a single event).
+	// per bit of it (four for the 30-odd rows of a single event). The rows
+	// go in in the arrays' order, the key order replicas lock them in.
 	upsertArraysSQL = func() string {
 		u := upsertCounts(allMetrics)
+		cols := strings.TrimSuffix(strings.TrimPrefix(u.head, "INSERT INTO stat_counts ("), ") VALUES ")
 		args := make([]string, numMetrics)
 		for i := range args {
 			args[i] = fmt.Sprintf("$%d::bigint[]", i+4)
 		}
-		return strings.TrimSuffix(u.head, " VALUES ") +
-			" SELECT * FROM unnest($1::text[], $2::text[], $3::text[], " + strings.Join(args, ", ") + ")" + u.tail
+		return "INSERT INTO stat_counts (" + cols + ") SELECT " + cols +
+			" FROM unnest($1::text[], $2::text[], $3::text[], " + strings.Join(args, ", ") + ")" +
+			" WITH ORDINALITY AS run(" + cols + ", ord) ORDER BY ord" + u.tail
 	}()
 )
 
