@@ -385,7 +385,7 @@ var allMetrics = func() []metric {
 	return out
 }()
 
-func upsertCounts(ms []metric) *rowsSQL {
+func upsertCounts(ms []metric) *store.MultiRow {
 	cols := make([]string, len(ms))
 	sets := make([]string, len(ms))
 	for i, m := range ms {
@@ -393,16 +393,16 @@ func upsertCounts(ms []metric) *rowsSQL {
 		cols[i] = c
 		sets[i] = c + " = stat_counts." + c + " + excluded." + c
 	}
-	return &rowsSQL{
-		head: "INSERT INTO stat_counts (dim, period, dim_key, " + strings.Join(cols, ", ") + ") VALUES ",
-		row:  "(" + placeholders(3+len(ms)) + ")",
-		tail: " ON CONFLICT (dim, period, dim_key) DO UPDATE SET " + strings.Join(sets, ", "),
+	return &store.MultiRow{
+		Head: "INSERT INTO stat_counts (dim, period, dim_key, " + strings.Join(cols, ", ") + ") VALUES ",
+		Row:  "(" + placeholders(3+len(ms)) + ")",
+		Tail: " ON CONFLICT (dim, period, dim_key) DO UPDATE SET " + strings.Join(sets, ", "),
 	}
 }
 
 var (
-	upsertGroupSQL = func() []*rowsSQL {
-		out := make([]*rowsSQL, len(metricGroups))
+	upsertGroupSQL = func() []*store.MultiRow {
+		out := make([]*store.MultiRow, len(metricGroups))
 		for i, g := range metricGroups {
 			out[i] = upsertCounts(g)
 		}
@@ -416,14 +416,14 @@ var (
 	// go in in the arrays' order, the key order replicas lock them in.
 	upsertArraysSQL = func() string {
 		u := upsertCounts(allMetrics)
-		cols := strings.TrimSuffix(strings.TrimPrefix(u.head, "INSERT INTO stat_counts ("), ") VALUES ")
+		cols := strings.TrimSuffix(strings.TrimPrefix(u.Head, "INSERT INTO stat_counts ("), ") VALUES ")
 		args := make([]string, numMetrics)
 		for i := range args {
 			args[i] = fmt.Sprintf("$%d::bigint[]", i+4)
 		}
 		return "INSERT INTO stat_counts (" + cols + ") SELECT " + cols +
 			" FROM unnest($1::text[], $2::text[], $3::text[], " + strings.Join(args, ", ") + ")" +
-			" WITH ORDINALITY AS run(" + cols + ", ord) ORDER BY ord" + u.tail
+			" WITH ORDINALITY AS run(" + cols + ", ord) ORDER BY ord" + u.Tail
 	}()
 )
 
@@ -504,7 +504,7 @@ func addCounts(ctx context.Context, tx *store.Tx, deltas map[periodRow]*vec) err
 	return nil
 }
 
-func writeCounts(ctx context.Context, tx *store.Tx, stmt *rowsSQL, ms []metric, rows []periodRow, deltas map[periodRow]*vec) error {
+func writeCounts(ctx context.Context, tx *store.Tx, stmt *store.MultiRow, ms []metric, rows []periodRow, deltas map[periodRow]*vec) error {
 	per := 3 + len(ms)
 	for _, n := range chunks(len(rows), shapes(tx.Dialect(), per)) {
 		args := make([]any, 0, n*per)
@@ -516,7 +516,7 @@ func writeCounts(ctx context.Context, tx *store.Tx, stmt *rowsSQL, ms []metric, 
 			}
 		}
 		rows = rows[n:]
-		if _, err := tx.Exec(ctx, stmt.text(n), args...); err != nil {
+		if _, err := tx.Exec(ctx, stmt.Text(n), args...); err != nil {
 			return fmt.Errorf("update counters: %w", err)
 		}
 	}

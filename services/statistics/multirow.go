@@ -1,11 +1,6 @@
 package statistics
 
-import (
-	"strings"
-	"sync"
-
-	"xinfang.io/services/kit/store"
-)
+import "xinfang.io/services/kit/store"
 
 // sqliteParams bounds the parameters of one SQLite statement. The pure-Go
 // SQLite driver matches every parameter to its argument by a linear search,
@@ -41,26 +36,4 @@ func chunks(n int, shapes []int) []int {
 		}
 	}
 	return out
-}
-
-// rowsSQL builds and caches multi-row statement texts: head, then rows
-// copies of row separated by commas, then tail.
-type rowsSQL struct {
-	head, row, tail string
-	mu              sync.Mutex
-	texts           map[int]string
-}
-
-func (s *rowsSQL) text(rows int) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if t, ok := s.texts[rows]; ok {
-		return t
-	}
-	if s.texts == nil {
-		s.texts = map[int]string{}
-	}
-	t := s.head + strings.TrimSuffix(strings.Repeat(s.row+", ", rows), ", ") + s.tail
-	s.texts[rows] = t
-	return t
 }

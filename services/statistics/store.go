@@ -40,7 +40,7 @@ func loadCases(ctx context.Context, tx *store.Tx, ids []string) (map[string]*cas
 				args[i] = id
 			}
 			rest = rest[n:]
-			if _, err := tx.Exec(ctx, placeCasesSQL.text(n), args...); err != nil {
+			if _, err := tx.Exec(ctx, placeCasesSQL.Text(n), args...); err != nil {
 				return nil, fmt.Errorf("load cases: %w", err)
 			}
 		}
@@ -85,11 +85,11 @@ type savedCase struct {
 }
 
 var (
-	placeCasesSQL = &rowsSQL{head: `INSERT INTO stat_cases (case_id, state) VALUES `, row: `(?, '{}')`, tail: ` ON CONFLICT DO NOTHING`}
-	saveCasesSQL  = &rowsSQL{head: `INSERT INTO stat_cases (case_id, state, overdue_department) VALUES `, row: `(?, ?, ?)`,
-		tail: ` ON CONFLICT (case_id) DO UPDATE SET state = excluded.state, overdue_department = excluded.overdue_department`}
-	insertMattersSQL = &rowsSQL{head: `INSERT INTO stat_petitioner_matters (petitioner_key, case_id, matter_id, day) VALUES `,
-		row: `(?, ?, ?, ?)`, tail: ` ON CONFLICT DO NOTHING`}
+	placeCasesSQL = &store.MultiRow{Head: `INSERT INTO stat_cases (case_id, state) VALUES `, Row: `(?, '{}')`, Tail: ` ON CONFLICT DO NOTHING`}
+	saveCasesSQL  = &store.MultiRow{Head: `INSERT INTO stat_cases (case_id, state, overdue_department) VALUES `, Row: `(?, ?, ?)`,
+		Tail: ` ON CONFLICT (case_id) DO UPDATE SET state = excluded.state, overdue_department = excluded.overdue_department`}
+	insertMattersSQL = &store.MultiRow{Head: `INSERT INTO stat_petitioner_matters (petitioner_key, case_id, matter_id, day) VALUES `,
+		Row: `(?, ?, ?, ?)`, Tail: ` ON CONFLICT DO NOTHING`}
 )
 
 // inChunk is how many values one IN list holds (see sqliteParams).
@@ -107,7 +107,7 @@ func saveCases(ctx context.Context, tx *store.Tx, cases []savedCase) error {
 			args = append(args, sc.id, string(raw), sc.c.OverdueDept)
 		}
 		cases = cases[n:]
-		if _, err := tx.Exec(ctx, saveCasesSQL.text(n), args...); err != nil {
+		if _, err := tx.Exec(ctx, saveCasesSQL.Text(n), args...); err != nil {
 			return fmt.Errorf("save cases: %w", err)
 		}
 	}
@@ -127,7 +127,7 @@ func insertMatters(ctx context.Context, tx *store.Tx, rows []matterRow) error {
 			args = append(args, r.key, r.caseID, r.matter, r.day)
 		}
 		rows = rows[n:]
-		if _, err := tx.Exec(ctx, insertMattersSQL.text(n), args...); err != nil {
+		if _, err := tx.Exec(ctx, insertMattersSQL.Text(n), args...); err != nil {
 			return fmt.Errorf("record petitioner matters: %w", err)
 		}
 	}

@@ -329,7 +329,7 @@ func (s *Supervision) writePlan(ctx context.Context, tx *store.Tx, caseID string
 	}
 	for len(args) > 0 {
 		n := min(len(args)/9, maxTimerRows)
-		if _, err := tx.Exec(ctx, insertTimers(n), args[:9*n]...); err != nil {
+		if _, err := tx.Exec(ctx, insertTimers.Text(n), args[:9*n]...); err != nil {
 			return fmt.Errorf("case %s timers: %w", caseID, err)
 		}
 		args = args[9*n:]
@@ -344,17 +344,11 @@ func (s *Supervision) writePlan(ctx context.Context, tx *store.Tx, caseID string
 // a statement, nine a row).
 const maxTimerRows = 64
 
-var timerInserts [maxTimerRows + 1]string
-
-func init() {
-	for n := 1; n <= maxTimerRows; n++ {
-		timerInserts[n] = `INSERT INTO supervision_timers (case_id, timer_key, kind, clock, step, step_kind, clock_due, fire_at, notify_leader) VALUES ` +
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?), ", n), ", ") + ` ON CONFLICT DO NOTHING`
-	}
+var insertTimers = &store.MultiRow{
+	Head: `INSERT INTO supervision_timers (case_id, timer_key, kind, clock, step, step_kind, clock_due, fire_at, notify_leader) VALUES `,
+	Row:  `(?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	Tail: ` ON CONFLICT DO NOTHING`,
 }
-
-// insertTimers is the insert of n timer rows (1 ≤ n ≤ maxTimerRows).
-func insertTimers(n int) string { return timerInserts[n] }
 
 // breachKey identifies an overdue notice or a ladder step of one breach
 // whatever day the rules put it on.
