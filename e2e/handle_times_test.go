@@ -8,10 +8,12 @@ import (
 	"strings"
 )
 
-// handleTimes snapshots every service's consume-duration histogram
-// (xinfang_kafka_consume_duration_seconds: per message, how long its batch
-// took to apply and commit) so that a paced run can report where in the
-// pipeline its tail was spent.
+// handleTimes snapshots every service's metrics for the consumers'
+// histograms — xinfang_kafka_consume_duration_seconds (per message, how
+// long its batch took to apply and commit) and
+// xinfang_kafka_consume_delay_seconds (from its publication to the start
+// of its handling) — so that a paced run can report where in the pipeline
+// its tail was spent.
 func (p *pipeline) handleTimes() map[string]samples {
 	out := map[string]samples{}
 	for _, s := range serviceNames {
@@ -22,11 +24,11 @@ func (p *pipeline) handleTimes() map[string]samples {
 	return out
 }
 
-// handleQuantiles is, per consumer group and topic, the p50 and p99 of the
-// messages handled between two snapshots, read from the histogram's buckets
-// (so to within a bucket's width, a factor of two).
-func handleQuantiles(before, after samples) string {
-	const bucket = "xinfang_kafka_consume_duration_seconds_bucket{"
+// handleQuantiles is, per consumer group and topic, the p50 and p99 of
+// one of those histograms over the messages handled between two snapshots,
+// read from the buckets (so to within a bucket's width, a factor of two).
+func handleQuantiles(histogram string, before, after samples) string {
+	bucket := histogram + "_bucket{"
 	type bound struct {
 		le    float64
 		count float64

@@ -3,6 +3,7 @@ package statistics
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -53,7 +54,7 @@ func (r *raiser) raise(ctx context.Context, a *Alert) error {
 	if a.CaseIDs == nil {
 		a.CaseIDs = []string{}
 	}
-	if r.pending.raised[a.dedup] {
+	if r.pending.stored(a.dedup) {
 		return nil
 	}
 	r.pending.raised[a.dedup] = true
@@ -126,8 +127,8 @@ func (r *raiser) onRegistered(ctx context.Context, w county.WarningThresholds, c
 
 func (r *raiser) spike(ctx context.Context, w county.WarningThresholds, dimName, key, day string) error {
 	id := "alert/spike/" + dimName + "/" + key + "/" + day
-	if r.pending.raised[id] {
-		return nil // once a day: stored already, or by this batch
+	if r.pending.stored(id) {
+		return nil // once a day
 	}
 	d, err := county.ParseDate(day)
 	if err != nil {
@@ -172,35 +173,43 @@ func (r *raiser) repeat(ctx context.Context, w county.WarningThresholds, key, da
 	if err != nil {
 		return err
 	}
+	id := "repeat/" + key + "/" + day
+	if r.pending.stored(id) {
+		return nil // once a day
+	}
 	window := max(w.RepeatWindowDays, 1)
 	from := d.AddDays(-(window - 1)).String()
-	matters, err := petitionerMatters(ctx, r.tx, key, from, day)
+	stored, err := petitionerMatters(ctx, r.tx, key, from, day)
 	if err != nil {
-		return err
+		return fmt.Errorf("repeat petitioner: %w", err)
+	}
+	// One case per distinct matter, the smallest id.
+	matters := map[string]string{}
+	note := func(m matterRow) {
+		if prev, ok := matters[m.matter]; !ok || m.caseID < prev {
+			matters[m.matter] = m.caseID
+		}
+	}
+	for _, m := range stored {
+		note(m)
 	}
 	caseID := r.env.GetCaseId()
 	// Only a new distinct matter counts: a repeat of a matter already in
 	// the window is the same matter.
-	mine, others := "", 0
+	mine := ""
 	for _, m := range r.pending.mattersOf[key] {
 		if m.day < from || m.day > day {
 			continue
 		}
-		if prev, ok := matters[m.matter]; !ok || m.caseID < prev {
-			matters[m.matter] = m.caseID
-		}
+		note(m)
 		if m.caseID == caseID {
 			mine = m.matter
 		}
 	}
-	for _, m := range r.pending.mattersOf[key] {
-		if m.day >= from && m.day <= day && m.matter == mine && m.caseID != caseID {
-			others++
+	for _, m := range slices.Concat(stored, r.pending.mattersOf[key]) {
+		if m.matter == mine && m.caseID != caseID && m.day >= from && m.day <= day {
+			return nil // another case of the petitioner's in the window is the same matter
 		}
-	}
-	isNew, err := r.ownMatterIsNew(ctx, key, mine, caseID, from, day)
-	if err != nil || !isNew || others > 0 {
-		return err
 	}
 	if len(matters) < w.RepeatMatters {
 		return nil
@@ -211,28 +220,21 @@ func (r *raiser) repeat(ctx context.Context, w county.WarningThresholds, key, da
 	}
 	sort.Strings(ids)
 	return r.raise(ctx, &Alert{
-		dedup: "repeat/" + key + "/" + day, CaseID: caseID, Kind: alertRepeat, Dimension: "petitioner", Key: key, Day: day,
+		dedup: id, CaseID: caseID, Kind: alertRepeat, Dimension: "petitioner", Key: key, Day: day,
 		Count: int64(len(matters)), Threshold: float64(w.RepeatMatters), Window: fmt.Sprintf("%dd", window),
 		Message: fmt.Sprintf("重复信访人预警：同一信访人%d天内第%d件不同事项（%s）。", window, len(matters), strings.Join(ids, "、")),
 		CaseIDs: ids,
 	})
 }
 
-// ownMatterIsNew reports whether no other case of the petitioner in the
-// window belongs to the same matter as this one.
-func (r *raiser) ownMatterIsNew(ctx context.Context, key, matter, caseID, from, to string) (bool, error) {
-	var n int64
-	err := r.tx.QueryRow(ctx, `SELECT COUNT(*) FROM stat_petitioner_matters WHERE petitioner_key = ? AND matter_id = ? AND case_id <> ? AND day >= ? AND day <= ?`,
-		key, matter, caseID, from, to).Scan(&n)
-	if err != nil {
-		return false, fmt.Errorf("repeat petitioner: %w", err)
-	}
-	return n == 0, nil
-}
-
 // onOverdue runs the overdue-accumulation rule when a case became overdue
 // for dept: at or above the department's threshold, once per day.
 func (r *raiser) onOverdue(ctx context.Context, w county.WarningThresholds, dept string) error {
+	day := county.DateOf(r.now).String()
+	id := "alert/overdue/" + dept + "/" + day
+	if r.pending.stored(id) {
+		return nil // once a day
+	}
 	limit := w.OverdueFor(dept)
 	// The database as of the batch's start, corrected by the batch's cases.
 	add, del := r.pending.overAdd[dept], r.pending.overDel[dept]
@@ -255,8 +257,6 @@ func (r *raiser) onOverdue(ctx context.Context, w county.WarningThresholds, dept
 	if n < int64(limit) {
 		return nil
 	}
-	day := county.DateOf(r.now).String()
-	id := "alert/overdue/" + dept + "/" + day
 	return r.raise(ctx, &Alert{
 		dedup: id, CaseID: id, Kind: alertOverdue, Dimension: dimDepartment, Key: dept, Day: day, Count: n,
 		Threshold: float64(limit), Window: "open",

@@ -86,6 +86,34 @@ func TestGroupPetitionAlert(t *testing.T) {
 	})
 }
 
+func TestAlertsOfAFailedBatchAreRaisedWhenItsEventsApply(t *testing.T) {
+	// The service remembers which alerts are stored, to skip rules that can
+	// raise nothing more; what a rolled-back batch raised is not stored and
+	// must not be remembered.
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		svc, _ := newService(t, db, "2026-06-25")
+		h := &history{}
+		h.reg("G1", "2026-06-25", petition{channel: "visit", category: "complaint", township: "hanggai", persons: 5})
+		bad := &history{prefix: "bad-"}
+		bad.add("A", "2026-03-05", &eventsv1.CaseEvaluated{Target: eventsv1.EvaluationTarget_EVALUATION_TARGET_BUREAU})
+		if err := svc.ApplyBatch(context.Background(), events([]*eventsv1.Envelope{h.envs[0], bad.envs[0]})); err == nil {
+			t.Fatal("a batch with a refused event applied")
+		}
+		if got := alertsOf(t, svc, "group_petition"); len(got) != 0 {
+			t.Fatalf("group alerts after a failed batch = %v, want none", got)
+		}
+		applyAll(t, svc, h.envs)
+		applyAll(t, svc, h.envs) // replay: no second alert
+		want := map[string]int64{"township/hanggai@2026-06-25": 5}
+		if got := alertsOf(t, svc, "group_petition"); !reflect.DeepEqual(got, want) {
+			t.Errorf("group alerts = %v, want %v", got, want)
+		}
+		if n := len(outboxAlerts(t, db)); n != 1 {
+			t.Errorf("outbox has %d alert events, want 1", n)
+		}
+	})
+}
+
 func TestSpikeAlertsAgainstTheBaseline(t *testing.T) {
 	// Warnings of the sample county: spike when today's count ≥ 10 and
 	// > 200% of the mean of the 28 days before.

@@ -416,21 +416,19 @@ var (
 	// go in in the arrays' order, the key order replicas lock them in.
 	upsertArraysSQL = func() string {
 		u := upsertCounts(allMetrics)
-		cols := strings.TrimSuffix(strings.TrimPrefix(u.Head, "INSERT INTO stat_counts ("), ") VALUES ")
-		args := make([]string, numMetrics)
-		for i := range args {
-			args[i] = fmt.Sprintf("$%d::bigint[]", i+4)
+		arrays := [][2]string{{"dim", "text"}, {"period", "text"}, {"dim_key", "text"}}
+		for _, m := range allMetrics {
+			arrays = append(arrays, [2]string{m.column(), "bigint"})
 		}
-		return "INSERT INTO stat_counts (" + cols + ") SELECT " + cols +
-			" FROM unnest($1::text[], $2::text[], $3::text[], " + strings.Join(args, ", ") + ")" +
-			" WITH ORDINALITY AS run(" + cols + ", ord) ORDER BY ord" + u.Tail
+		return store.Unnest{Into: strings.TrimSuffix(strings.TrimPrefix(u.Head, "INSERT INTO "), " VALUES "),
+			Arrays: arrays, Tail: u.Tail}.Text()
 	}()
 )
 
-// arrayRows bounds the rows of one array upsert: a live run is one
-// statement, and a catch-up run of tens of thousands of rows does not hold
-// them all as arrays and their encoding at once (it doubled the ingest's
-// peak heap).
+// arrayRows bounds the rows of one array statement (PostgreSQL: counters,
+// case rows, petitioner matters): a live run is one statement, and a
+// catch-up run of tens of thousands of rows does not hold them all as
+// arrays and their encoding at once (it doubled the ingest's peak heap).
 const arrayRows = 1024
 
 // writeCountArrays adds the rows' deltas, arrayRows at a time (PostgreSQL).
@@ -506,7 +504,7 @@ func addCounts(ctx context.Context, tx *store.Tx, deltas map[periodRow]*vec) err
 
 func writeCounts(ctx context.Context, tx *store.Tx, stmt *store.MultiRow, ms []metric, rows []periodRow, deltas map[periodRow]*vec) error {
 	per := 3 + len(ms)
-	for _, n := range chunks(len(rows), shapes(tx.Dialect(), per)) {
+	for _, n := range chunks(len(rows), shapes(per)) {
 		args := make([]any, 0, n*per)
 		for _, k := range rows[:n] {
 			args = append(args, k.Dim, k.Period, k.Key)

@@ -75,6 +75,7 @@ func (s *service) ApplyBatch(ctx context.Context, events []Event) error {
 	}
 	s.applied.Add(int64(b.applied))
 	s.duplicates.Add(int64(b.duplicates))
+	s.raised.add(s.today().String(), b.raised)
 	return nil
 }
 
@@ -153,9 +154,13 @@ type ingest struct {
 	committed map[committedKey]int64
 	// raised are the alerts' dedup keys this batch stored or found stored:
 	// a spike, once crossed, is true for every later registration of the
-	// day.
+	// day. Once committed they join the service's (raisedAlerts).
 	raised map[string]bool
 }
+
+// stored reports whether the alert of a dedup key is stored already, by
+// this batch or an earlier one.
+func (b *ingest) stored(key string) bool { return b.raised[key] || b.s.raised.has(key) }
 
 // committedKey is one committed counter read: a metric of a dimension key
 // summed over the days [from, to].

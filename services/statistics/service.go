@@ -71,6 +71,7 @@ type service struct {
 	legacyState atomic.Int32
 	// applied and duplicates count events since the process started.
 	applied, duplicates atomic.Int64
+	raised              raisedAlerts
 }
 
 // New returns the statistics service.

@@ -2,6 +2,7 @@ package statistics
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -12,38 +13,35 @@ import (
 	"xinfang.io/services/kit/store"
 )
 
-// caseIDsSQL selects case states by id (IN list padded, see inSizes).
-func caseStatesSQL(n int, d store.Dialect) string {
-	q := `SELECT case_id, state FROM stat_cases WHERE case_id IN (` + placeholders(n) + `)`
-	if d == store.Postgres {
-		// Locked in id order, so replicas applying events of the same cases
-		// from different topics queue instead of deadlocking.
-		q += ` ORDER BY case_id FOR UPDATE`
-	}
-	return q
+// caseStatesSQL selects case states by id (SQLite; IN list padded, see
+// inSizes).
+func caseStatesSQL(n int) string {
+	return `SELECT case_id, state FROM stat_cases WHERE case_id IN (` + placeholders(n) + `)`
 }
 
 // loadCases reads the states of the cases (for update); a case without a
-// row yet starts empty. On PostgreSQL the missing rows are created first so
-// that FOR UPDATE serialises replicas on every case of the batch (SQLite
-// has one writer).
+// row yet starts empty. On PostgreSQL one statement creates the missing
+// rows and locks and returns every row, in id order, so that replicas
+// applying events of the same cases from different topics queue instead of
+// deadlocking (SQLite has one writer).
 func loadCases(ctx context.Context, tx *store.Tx, ids []string) (map[string]*caseState, error) {
 	ids = append([]string(nil), ids...)
 	sort.Strings(ids)
 	ids = slices.Compact(ids)
 	out := make(map[string]*caseState, len(ids))
 	if tx.Dialect() == store.Postgres {
-		rest := ids
-		for _, n := range chunks(len(ids), shapes(tx.Dialect(), 1)) {
-			args := make([]any, n)
-			for i, id := range rest[:n] {
-				args[i] = id
-			}
-			rest = rest[n:]
-			if _, err := tx.Exec(ctx, placeCasesSQL.Text(n), args...); err != nil {
+		for len(ids) > 0 {
+			n := min(len(ids), arrayRows)
+			rows, err := tx.Query(ctx, lockCasesSQL, ids[:n])
+			if err != nil {
 				return nil, fmt.Errorf("load cases: %w", err)
 			}
+			if err := scanCases(rows, out); err != nil {
+				return nil, err
+			}
+			ids = ids[n:]
 		}
+		return out, nil
 	}
 	for len(ids) > 0 {
 		n := min(len(ids), inChunk(tx.Dialect()))
@@ -53,29 +51,35 @@ func loadCases(ctx context.Context, tx *store.Tx, ids []string) (map[string]*cas
 		for i, id := range ps {
 			args[i] = id
 		}
-		rows, err := tx.Query(ctx, caseStatesSQL(len(ps), tx.Dialect()), args...)
+		rows, err := tx.Query(ctx, caseStatesSQL(len(ps)), args...)
 		if err != nil {
 			return nil, fmt.Errorf("load cases: %w", err)
 		}
-		for rows.Next() {
-			var id, raw string
-			if err := rows.Scan(&id, &raw); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("load cases: %w", err)
-			}
-			var c caseState
-			if err := json.Unmarshal([]byte(raw), &c); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("load case %s: decode state: %w", id, err)
-			}
-			out[id] = &c
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("load cases: %w", err)
+		if err := scanCases(rows, out); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// scanCases decodes (case_id, state) rows into out and closes them.
+func scanCases(rows *sql.Rows, out map[string]*caseState) error {
+	defer rows.Close()
+	for rows.Next() {
+		var id, raw string
+		if err := rows.Scan(&id, &raw); err != nil {
+			return fmt.Errorf("load cases: %w", err)
+		}
+		var c caseState
+		if err := json.Unmarshal([]byte(raw), &c); err != nil {
+			return fmt.Errorf("load case %s: decode state: %w", id, err)
+		}
+		out[id] = &c
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("load cases: %w", err)
+	}
+	return nil
 }
 
 // savedCase is a case state to write.
@@ -85,8 +89,21 @@ type savedCase struct {
 }
 
 var (
-	placeCasesSQL = &store.MultiRow{Head: `INSERT INTO stat_cases (case_id, state) VALUES `, Row: `(?, '{}')`, Tail: ` ON CONFLICT DO NOTHING`}
-	saveCasesSQL  = &store.MultiRow{Head: `INSERT INTO stat_cases (case_id, state, overdue_department) VALUES `, Row: `(?, ?, ?)`,
+	// lockCasesSQL (PostgreSQL) creates the batch's missing case rows and
+	// locks the others, returning every row's state: an existing row is
+	// "updated" to itself, which under READ COMMITTED locks and returns its
+	// newest committed version, even one committed after the statement
+	// began (a separate SELECT … FOR UPDATE after an INSERT … DO NOTHING was
+	// one round trip more).
+	lockCasesSQL = store.Unnest{Into: `stat_cases (case_id, state)`, Arrays: [][2]string{{"case_id", "text"}}, Select: `case_id, '{}'`,
+		Tail: ` ON CONFLICT (case_id) DO UPDATE SET state = stat_cases.state RETURNING case_id, state`}.Text()
+	saveCaseArraysSQL = store.Unnest{Into: `stat_cases (case_id, state, overdue_department)`,
+		Arrays: [][2]string{{"case_id", "text"}, {"state", "text"}, {"overdue_department", "text"}},
+		Tail:   ` ON CONFLICT (case_id) DO UPDATE SET state = excluded.state, overdue_department = excluded.overdue_department`}.Text()
+	insertMatterArraysSQL = store.Unnest{Into: `stat_petitioner_matters (petitioner_key, case_id, matter_id, day)`,
+		Arrays: [][2]string{{"petitioner_key", "text"}, {"case_id", "text"}, {"matter_id", "text"}, {"day", "text"}},
+		Tail:   ` ON CONFLICT DO NOTHING`}.Text()
+	saveCasesSQL = &store.MultiRow{Head: `INSERT INTO stat_cases (case_id, state, overdue_department) VALUES `, Row: `(?, ?, ?)`,
 		Tail: ` ON CONFLICT (case_id) DO UPDATE SET state = excluded.state, overdue_department = excluded.overdue_department`}
 	insertMattersSQL = &store.MultiRow{Head: `INSERT INTO stat_petitioner_matters (petitioner_key, case_id, matter_id, day) VALUES `,
 		Row: `(?, ?, ?, ?)`, Tail: ` ON CONFLICT DO NOTHING`}
@@ -97,14 +114,39 @@ func inChunk(store.Dialect) int { return inSizes[len(inSizes)-1] }
 
 // saveCases writes case states (ids distinct, in order).
 func saveCases(ctx context.Context, tx *store.Tx, cases []savedCase) error {
-	for _, n := range chunks(len(cases), shapes(tx.Dialect(), 3)) {
+	encode := func(sc savedCase) (string, error) {
+		raw, err := json.Marshal(sc.c)
+		if err != nil {
+			return "", fmt.Errorf("save case %s: %w", sc.id, err)
+		}
+		return string(raw), nil
+	}
+	if tx.Dialect() == store.Postgres {
+		for len(cases) > 0 {
+			n := min(len(cases), arrayRows)
+			ids, states, overdue := make([]string, n), make([]string, n), make([]string, n)
+			for i, sc := range cases[:n] {
+				raw, err := encode(sc)
+				if err != nil {
+					return err
+				}
+				ids[i], states[i], overdue[i] = sc.id, raw, sc.c.OverdueDept
+			}
+			if _, err := tx.Exec(ctx, saveCaseArraysSQL, ids, states, overdue); err != nil {
+				return fmt.Errorf("save cases: %w", err)
+			}
+			cases = cases[n:]
+		}
+		return nil
+	}
+	for _, n := range chunks(len(cases), shapes(3)) {
 		args := make([]any, 0, 3*n)
 		for _, sc := range cases[:n] {
-			raw, err := json.Marshal(sc.c)
+			raw, err := encode(sc)
 			if err != nil {
-				return fmt.Errorf("save case %s: %w", sc.id, err)
+				return err
 			}
-			args = append(args, sc.id, string(raw), sc.c.OverdueDept)
+			args = append(args, sc.id, raw, sc.c.OverdueDept)
 		}
 		cases = cases[n:]
 		if _, err := tx.Exec(ctx, saveCasesSQL.Text(n), args...); err != nil {
@@ -121,7 +163,21 @@ type matterRow struct {
 }
 
 func insertMatters(ctx context.Context, tx *store.Tx, rows []matterRow) error {
-	for _, n := range chunks(len(rows), shapes(tx.Dialect(), 4)) {
+	if tx.Dialect() == store.Postgres {
+		for len(rows) > 0 {
+			n := min(len(rows), arrayRows)
+			keys, cases, matters, days := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+			for i, r := range rows[:n] {
+				keys[i], cases[i], matters[i], days[i] = r.key, r.caseID, r.matter, r.day
+			}
+			if _, err := tx.Exec(ctx, insertMatterArraysSQL, keys, cases, matters, days); err != nil {
+				return fmt.Errorf("record petitioner matters: %w", err)
+			}
+			rows = rows[n:]
+		}
+		return nil
+	}
+	for _, n := range chunks(len(rows), shapes(4)) {
 		args := make([]any, 0, 4*n)
 		for _, r := range rows[:n] {
 			args = append(args, r.key, r.caseID, r.matter, r.day)
@@ -134,24 +190,22 @@ func insertMatters(ctx context.Context, tx *store.Tx, rows []matterRow) error {
 	return nil
 }
 
-// petitionerMatters returns, per matter, one case of the petitioner's
-// within [from, to].
-func petitionerMatters(ctx context.Context, tx *store.Tx, key, from, to string) (map[string]string, error) {
-	rows, err := tx.Query(ctx, `SELECT matter_id, case_id FROM stat_petitioner_matters WHERE petitioner_key = ? AND day >= ? AND day <= ?`,
+// petitionerMatters lists the petitioner's (matter, case) rows within
+// [from, to].
+func petitionerMatters(ctx context.Context, tx *store.Tx, key, from, to string) ([]matterRow, error) {
+	rows, err := tx.Query(ctx, `SELECT matter_id, case_id, day FROM stat_petitioner_matters WHERE petitioner_key = ? AND day >= ? AND day <= ?`,
 		key, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("petitioner matters: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]string{}
+	var out []matterRow
 	for rows.Next() {
-		var m, c string
-		if err := rows.Scan(&m, &c); err != nil {
-			return nil, err
+		m := matterRow{key: key}
+		if err := rows.Scan(&m.matter, &m.caseID, &m.day); err != nil {
+			return nil, fmt.Errorf("petitioner matters: %w", err)
 		}
-		if prev, ok := out[m]; !ok || c < prev {
-			out[m] = c
-		}
+		out = append(out, m)
 	}
 	return out, rows.Err()
 }

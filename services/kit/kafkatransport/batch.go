@@ -192,6 +192,9 @@ func (b *BatchConsumer) handle(ctx, runCtx, work context.Context, msgs []kafka.M
 	group := c.cfg.Reader.GroupID
 	start := time.Now()
 	b.sizes.WithLabelValues(group).Observe(float64(len(msgs)))
+	for _, m := range msgs {
+		c.observeDelay(m, start)
+	}
 
 	// One span per message, each a child of its producer's span (so a case
 	// stays one trace) and linked to it; and one span for the batch linked

@@ -46,6 +46,7 @@ type Consumer struct {
 
 	consumed  *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
+	delay     *prometheus.HistogramVec
 	lag       *prometheus.GaugeVec
 	deadLtrs  *prometheus.CounterVec
 	retries   *prometheus.CounterVec
@@ -98,6 +99,12 @@ func NewConsumer(cfg ConsumerConfig, h Handler, dlq *kafka.Writer, reg prometheu
 			Help:    "Time to handle one message including retries.",
 			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 16),
 		}, []string{"group", "topic"}),
+		delay: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "xinfang_kafka_consume_delay_seconds",
+			Help: "Time from a message's publication (its record timestamp) to the start of its handling: " +
+				"the broker, the fetch and the wait behind earlier messages.",
+			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 16),
+		}, []string{"group", "topic"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "xinfang_kafka_consumer_lag_messages",
 			Help: "Messages behind the partition's high watermark at the last fetch.",
@@ -112,7 +119,7 @@ func NewConsumer(cfg ConsumerConfig, h Handler, dlq *kafka.Writer, reg prometheu
 		}, []string{"group", "topic"}),
 	}
 	if reg != nil {
-		for _, col := range []prometheus.Collector{c.consumed, c.duration, c.lag, c.deadLtrs, c.retries} {
+		for _, col := range []prometheus.Collector{c.consumed, c.duration, c.delay, c.lag, c.deadLtrs, c.retries} {
 			if err := reg.Register(col); err != nil {
 				var are prometheus.AlreadyRegisteredError
 				if !errors.As(err, &are) {
@@ -124,6 +131,8 @@ func NewConsumer(cfg ConsumerConfig, h Handler, dlq *kafka.Writer, reg prometheu
 					c.consumed = are.ExistingCollector.(*prometheus.CounterVec)
 				case c.duration:
 					c.duration = are.ExistingCollector.(*prometheus.HistogramVec)
+				case c.delay:
+					c.delay = are.ExistingCollector.(*prometheus.HistogramVec)
 				case c.lag:
 					c.lag = are.ExistingCollector.(*prometheus.GaugeVec)
 				case c.deadLtrs:
@@ -153,7 +162,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("consumer %s: fetch: %w", c.cfg.Reader.GroupID, err)
 		}
-		c.lastFetch.Store(time.Now().UnixNano())
+		now := time.Now()
+		c.lastFetch.Store(now.UnixNano())
+		c.observeDelay(msg, now)
 		c.lag.WithLabelValues(c.cfg.Reader.GroupID, msg.Topic, strconv.Itoa(msg.Partition)).
 			Set(float64(max(msg.HighWaterMark-msg.Offset-1, 0)))
 		hctx, cancel := context.WithCancel(work)
@@ -258,4 +269,14 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// observeDelay records how long msg waited between its publication and the
+// start of its handling. Messages without a record timestamp (published
+// without one) are not counted.
+func (c *Consumer) observeDelay(msg kafka.Message, start time.Time) {
+	if msg.Time.Year() < 2000 {
+		return
+	}
+	c.delay.WithLabelValues(c.cfg.Reader.GroupID, msg.Topic).Observe(max(start.Sub(msg.Time).Seconds(), 0))
 }

@@ -61,8 +61,12 @@ func (p *Publisher) Publish(ctx context.Context, msgs ...kafka.Message) error {
 		return nil
 	}
 	spans := make([]trace.Span, len(msgs))
+	now := time.Now()
 	for i := range msgs {
 		m := &msgs[i]
+		if m.Time.IsZero() {
+			m.Time = now // the record timestamp consumers measure their delay from
+		}
 		parent := ctx
 		if len(m.Headers) > 0 {
 			if sc := trace.SpanContextFromContext(tracing.Extract(context.Background(), m.Headers)); sc.IsValid() {

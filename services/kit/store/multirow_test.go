@@ -21,3 +21,16 @@ func TestMultiRowText(t *testing.T) {
 		}
 	}
 }
+
+func TestUnnestText(t *testing.T) {
+	u := store.Unnest{Into: "t (a, b)", Arrays: [][2]string{{"a", "text"}, {"b", "bigint"}}, Tail: " ON CONFLICT DO NOTHING"}
+	want := "INSERT INTO t (a, b) SELECT a, b FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS run(a, b, ord) ORDER BY ord ON CONFLICT DO NOTHING"
+	if got := u.Text(); got != want {
+		t.Errorf("Text() = %q, want %q", got, want)
+	}
+	u = store.Unnest{Into: "t (a, b)", Arrays: [][2]string{{"a", "text"}}, Select: "a, '{}'", Tail: " RETURNING a"}
+	want = "INSERT INTO t (a, b) SELECT a, '{}' FROM unnest($1::text[]) WITH ORDINALITY AS run(a, ord) ORDER BY ord RETURNING a"
+	if got := u.Text(); got != want {
+		t.Errorf("Text() = %q, want %q", got, want)
+	}
+}
