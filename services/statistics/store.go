@@ -89,6 +89,11 @@ type savedCase struct {
 }
 
 var (
+	saveCasesSQL = &store.MultiRow{Head: `INSERT INTO stat_cases (case_id, state, overdue_department) VALUES `, Row: `(?, ?, ?)`,
+		Tail: ` ON CONFLICT (case_id) DO UPDATE SET state = excluded.state, overdue_department = excluded.overdue_department`}
+	insertMattersSQL = &store.MultiRow{Head: `INSERT INTO stat_petitioner_matters (petitioner_key, case_id, matter_id, day) VALUES `,
+		Row: `(?, ?, ?, ?)`, Tail: ` ON CONFLICT DO NOTHING`}
+
 	// lockCasesSQL (PostgreSQL) creates the batch's missing case rows and
 	// locks the others, returning every row's state: an existing row is
 	// "updated" to itself, which under READ COMMITTED locks and returns its
@@ -97,16 +102,12 @@ var (
 	// one round trip more).
 	lockCasesSQL = store.Unnest{Into: `stat_cases (case_id, state)`, Arrays: [][2]string{{"case_id", "text"}}, Select: `case_id, '{}'`,
 		Tail: ` ON CONFLICT (case_id) DO UPDATE SET state = stat_cases.state RETURNING case_id, state`}.Text()
+	// The PostgreSQL forms of the two above.
 	saveCaseArraysSQL = store.Unnest{Into: `stat_cases (case_id, state, overdue_department)`,
-		Arrays: [][2]string{{"case_id", "text"}, {"state", "text"}, {"overdue_department", "text"}},
-		Tail:   ` ON CONFLICT (case_id) DO UPDATE SET state = excluded.state, overdue_department = excluded.overdue_department`}.Text()
+		Arrays: [][2]string{{"case_id", "text"}, {"state", "text"}, {"overdue_department", "text"}}, Tail: saveCasesSQL.Tail}.Text()
 	insertMatterArraysSQL = store.Unnest{Into: `stat_petitioner_matters (petitioner_key, case_id, matter_id, day)`,
 		Arrays: [][2]string{{"petitioner_key", "text"}, {"case_id", "text"}, {"matter_id", "text"}, {"day", "text"}},
-		Tail:   ` ON CONFLICT DO NOTHING`}.Text()
-	saveCasesSQL = &store.MultiRow{Head: `INSERT INTO stat_cases (case_id, state, overdue_department) VALUES `, Row: `(?, ?, ?)`,
-		Tail: ` ON CONFLICT (case_id) DO UPDATE SET state = excluded.state, overdue_department = excluded.overdue_department`}
-	insertMattersSQL = &store.MultiRow{Head: `INSERT INTO stat_petitioner_matters (petitioner_key, case_id, matter_id, day) VALUES `,
-		Row: `(?, ?, ?, ?)`, Tail: ` ON CONFLICT DO NOTHING`}
+		Tail:   insertMattersSQL.Tail}.Text()
 )
 
 // inChunk is how many values one IN list holds (see sqliteParams).
