@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -327,6 +328,15 @@ func (p *pipeline) paced(b *testing.B, rate int) {
 		b.ReportMetric(ms(lat[len(lat)/2]), m.name+"-p50-ms")
 		b.ReportMetric(ms(lat[len(lat)*99/100]), m.name+"-p99-ms")
 	}
+	// What the probe's summaries took, asked to answered: its resolution,
+	// and a dashboard's wait at this load.
+	took := make([]time.Duration, len(samples))
+	for i, s := range samples {
+		took[i] = s.at.Sub(s.asked)
+	}
+	slices.Sort(took)
+	b.ReportMetric(ms(took[len(took)/2]), "summary-p50-ms")
+	b.ReportMetric(ms(took[len(took)*99/100]), "summary-p99-ms")
 	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "petitions/s")
 	b.ReportMetric(0, "ns/op")
 }

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -52,7 +54,7 @@ func (s scope) String() string         { return s.dim + "/" + s.key }
 // inSizes are the lengths IN lists are padded to (with repeats of their
 // last value, which match nothing more), so that a handful of statement
 // texts serve every query and stay in the prepared-statement caches.
-var inSizes = []int{16, 64}
+var inSizes = []int{16, 64, 128}
 
 func padded(vals []string) []string {
 	for _, n := range inSizes {
@@ -123,57 +125,117 @@ func readSums(ctx context.Context, q querier, sc scope, periods []string, ms []m
 }
 
 // readGrouped adds the counters ms of periods in scope to out, keyed by
-// the column group (dim_key or period). PostgreSQL sums them (GROUP BY);
-// from SQLite the rows are read and summed here: its GROUP BY copies every
-// row into a sorter first, which costs more than the sums.
+// the column group (dim_key or period).
 func readGrouped(ctx context.Context, q querier, sc scope, periods []string, group string, ms []metric, out sums) error {
+	if err := readDims(ctx, q, map[string]sums{sc.dim: out}, sc, periods, group, ms); err != nil {
+		return fmt.Errorf("sum counters of %s: %w", sc, err)
+	}
+	return nil
+}
+
+// dimSums sums the counters of periods for every key of each of dims, by
+// dimension: in one query on PostgreSQL; SQLite, with no round trip to
+// save, reads each dimension's own columns apart.
+func dimSums(ctx context.Context, q querier, dims []string, periods []string) (map[string]sums, error) {
+	out := map[string]sums{}
+	var ms []metric
+	for _, d := range dims {
+		out[d] = sums{}
+		for _, m := range dimMetrics(d) {
+			if !slices.Contains(ms, m) {
+				ms = append(ms, m)
+			}
+		}
+	}
+	if dialectOf(q) == store.SQLite {
+		for _, d := range dims {
+			if err := readGrouped(ctx, q, allKeys(d), periods, "dim_key", dimMetrics(d), out[d]); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	if err := readDims(ctx, q, out, scope{}, periods, "dim_key", ms); err != nil {
+		return nil, fmt.Errorf("sum counters of %s: %w", strings.Join(dims, ", "), err)
+	}
+	return out, nil
+}
+
+// readDims adds the counters ms of periods of each dimension of out (of
+// sc's one key, if it has one) to out, keyed by the column group.
+// PostgreSQL sums them (GROUP BY); from SQLite the rows are read and
+// summed here: its GROUP BY copies every row into a sorter first, which
+// costs more than the sums.
+func readDims(ctx context.Context, q querier, out map[string]sums, sc scope, periods []string, group string, ms []metric) error {
 	if len(periods) == 0 {
 		return nil
 	}
-	ps := padded(periods)
-	args := make([]any, 0, len(ps)+2)
-	args = append(args, sc.dim)
-	for _, p := range ps {
-		args = append(args, p)
+	dims := slices.Sorted(maps.Keys(out))
+	// The dimension is a column of the answer only when there are several.
+	sel, groupBy := group, group
+	if len(dims) > 1 {
+		sel, groupBy = "dim, "+group, "dim, "+group
 	}
+	var query string
+	var args []any
 	pg := dialectOf(q) == store.Postgres
-	cols := columnsOf(ms)
 	if pg {
-		cols = sumSelectOf(ms)
+		// Arrays, not IN lists: PostgreSQL plans a prepared statement
+		// generically after a few runs, and for an IN list of 64
+		// parameters that plan scanned every period of the key instead of
+		// looking the periods up; for an array it assumes a few elements.
+		dimCond, dimArg := "dim = ANY(?::text[])", any(dims)
+		if len(dims) == 1 {
+			dimCond, dimArg = "dim = ?", dims[0]
+		}
+		query = "SELECT " + sel + ", " + sumSelectOf(ms) + " FROM stat_counts WHERE " + dimCond + " AND period = ANY(?::text[])"
+		args = []any{dimArg, periods}
+	} else {
+		ps := padded(periods)
+		args = make([]any, 0, len(dims)+len(ps)+1)
+		for _, d := range dims {
+			args = append(args, d)
+		}
+		for _, p := range ps {
+			args = append(args, p)
+		}
+		dimCond := "dim IN (" + placeholders(len(dims)) + ")"
+		if len(dims) == 1 {
+			dimCond = "dim = ?"
+		}
+		query = "SELECT " + sel + ", " + columnsOf(ms) + " FROM stat_counts WHERE " + dimCond + " AND period IN (" + placeholders(len(ps)) + ")"
 	}
-	query := "SELECT " + group + ", " + cols + " FROM stat_counts WHERE dim = ? AND period IN (" + placeholders(len(ps)) + ")"
 	if sc.oneKey {
 		query += " AND dim_key = ?"
 		args = append(args, sc.key)
 	}
 	if pg {
-		query += " GROUP BY " + group
+		query += " GROUP BY " + groupBy
 	}
 	rows, err := q.Query(ctx, query, args...)
 	if err != nil {
-		return fmt.Errorf("sum counters of %s: %w", sc, err)
+		return err
 	}
 	defer rows.Close()
-	var key string
+	dim, key := dims[0], ""
 	vals := make([]int64, len(ms))
-	dest := make([]any, 1+len(ms))
-	dest[0] = &key
+	dest := []any{&key}
+	if len(dims) > 1 {
+		dest = []any{&dim, &key}
+	}
 	for i := range ms {
-		dest[1+i] = &vals[i]
+		dest = append(dest, &vals[i])
 	}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
-			return fmt.Errorf("sum counters of %s: %w", sc, err)
+			return err
 		}
-		v := out.at(key)
+		v := out[dim].at(key)
 		for i, m := range ms {
 			v[m] += vals[i]
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("sum counters of %s: %w", sc, err)
-	}
-	return nil
+	return rows.Err()
 }
 
 // dialectOf is the dialect of a database or transaction.
@@ -256,46 +318,114 @@ func months(from, to county.Date) [][2]county.Date {
 	return out
 }
 
-// monthSums is figureSums of the county total for each range, all read in
-// one query: each range is tiled (split at today) and the rows come back
-// per period key, each key belonging to one range.
-func monthSums(ctx context.Context, q querier, ranges [][2]county.Date, today county.Date) ([]*vec, error) {
-	owner := map[string]int{}
-	afterToday := map[string]bool{}
-	var keys []string
-	add := func(i int, a, b county.Date, after bool) {
-		for _, k := range periodKeys(a, b) {
-			owner[k], afterToday[k] = i, after
-			keys = append(keys, k)
+// periodReads are sums of one scope over several ranges of days, read in
+// one query: each range is tiled into period keys and the rows come back
+// per key, each added to every range it belongs to. A summary reads its
+// period, the same dates a year earlier and the 积案 levels this way, and
+// a month breakdown its months and theirs a year earlier.
+type periodReads struct {
+	today  county.Date
+	owners map[string][]share
+	// keys are the figure ranges' keys and the levels' keys, each once.
+	keys, levelKeys []string
+	out             []*vec
+}
+
+// share is a period key's part in one range: its metrics, and whether the
+// key lies after today (its due-day metrics then do not count, as in
+// figureSums).
+type share struct {
+	i     int
+	ms    []metric
+	after bool
+}
+
+func newPeriodReads(today county.Date) *periodReads {
+	return &periodReads{today: today, owners: map[string][]share{}}
+}
+
+// figures adds [from, to] read as figureSums reads it: the figure
+// metrics, split at today. It returns the range's index in sums.
+func (r *periodReads) figures(from, to county.Date) int {
+	i := r.next()
+	switch {
+	case to.Before(from):
+	case !r.today.Before(to):
+		r.keys = r.add(r.keys, share{i: i, ms: figureMetrics}, periodKeys(from, to))
+	default:
+		if !r.today.Before(from) {
+			r.keys = r.add(r.keys, share{i: i, ms: figureMetrics}, periodKeys(from, r.today))
 		}
+		r.keys = r.add(r.keys, share{i: i, ms: figureMetrics, after: true}, periodKeys(maxDate(from, r.today.AddDays(1)), to))
 	}
-	for i, r := range ranges {
-		if !today.Before(r[1]) {
-			add(i, r[0], r[1], false)
-			continue
-		}
-		if !today.Before(r[0]) {
-			add(i, r[0], today, false)
-		}
-		add(i, maxDate(r[0], today.AddDays(1)), r[1], true)
+	return i
+}
+
+// levels adds every day from the first year with data to asOf, read as
+// levelSums reads it. It returns the range's index in sums.
+func (r *periodReads) levels(first int, asOf county.Date) int {
+	i := r.next()
+	if first > 0 {
+		r.levelKeys = r.add(r.levelKeys, share{i: i, ms: levelMetrics}, prefixKeys(first, asOf))
 	}
+	return i
+}
+
+func (r *periodReads) next() int {
+	r.out = append(r.out, &vec{})
+	return len(r.out) - 1
+}
+
+// add records sh's keys and appends those new to list.
+func (r *periodReads) add(list []string, sh share, keys []string) []string {
+	for _, k := range keys {
+		if !slices.Contains(list, k) {
+			list = append(list, k)
+		}
+		r.owners[k] = append(r.owners[k], sh)
+	}
+	return list
+}
+
+// sums reads every range of sc and returns them in the order they were
+// added. PostgreSQL reads them in one query, every column of every key;
+// SQLite, with no round trip to save, reads the figures' and the levels'
+// keys apart, each with its own columns only.
+func (r *periodReads) sums(ctx context.Context, q querier, sc scope) ([]*vec, error) {
 	byPeriod := sums{}
-	if err := readGrouped(ctx, q, oneKey(dimTotal, ""), keys, "period", figureMetrics, byPeriod); err != nil {
+	var err error
+	switch {
+	case len(r.levelKeys) == 0:
+		err = readGrouped(ctx, q, sc, r.keys, "period", figureMetrics, byPeriod)
+	case dialectOf(q) == store.Postgres:
+		all := slices.Clone(r.keys)
+		for _, k := range r.levelKeys {
+			if !slices.Contains(r.keys, k) {
+				all = append(all, k)
+			}
+		}
+		err = readGrouped(ctx, q, sc, all, "period", allMetrics, byPeriod)
+	default:
+		// The two column sets are disjoint: a key in both gets each half
+		// from one read.
+		if err = readGrouped(ctx, q, sc, r.keys, "period", figureMetrics, byPeriod); err == nil {
+			err = readGrouped(ctx, q, sc, r.levelKeys, "period", levelMetrics, byPeriod)
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
-	out := make([]*vec, len(ranges))
-	for i := range out {
-		out[i] = &vec{}
-	}
 	for p, v := range byPeriod {
-		o := out[owner[p]]
-		for m := range v {
-			if !afterToday[p] || !dueDayMetrics[metric(m)] {
-				o[m] += v[m]
+		for _, sh := range r.owners[p] {
+			o := r.out[sh.i]
+			for _, m := range sh.ms {
+				if !sh.after || !dueDayMetrics[m] {
+					o[m] += v[m]
+				}
 			}
 		}
 	}
-	return out, nil
+	return r.out, nil
 }
 
 func maxDate(a, b county.Date) county.Date {
@@ -305,24 +435,33 @@ func maxDate(a, b county.Date) county.Date {
 	return a
 }
 
-// levelSums sums the counters of scope over every day up to asOf: for the
-// level counters (积案) that is their level as of that day.
-func levelSums(ctx context.Context, q querier, sc scope, asOf county.Date) (sums, error) {
-	out := sums{}
+// firstYear is the first year holding data, 0 when there is none: every
+// counter has a county-total row, so the smallest total period starts
+// with it.
+func firstYear(ctx context.Context, q querier) (int, error) {
 	var first sql.NullString
-	// Every counter has a county-total row, so the smallest total period
-	// starts with the first year holding data.
 	if err := q.QueryRow(ctx, `SELECT MIN(period) FROM stat_counts WHERE dim = ?`, dimTotal).Scan(&first); err != nil {
-		return nil, fmt.Errorf("first counter year: %w", err)
+		return 0, fmt.Errorf("first counter year: %w", err)
 	}
 	if !first.Valid || len(first.String) < 4 {
-		return out, nil
+		return 0, nil
 	}
 	year := 0
 	if _, err := fmt.Sscanf(first.String[:4], "%d", &year); err != nil {
-		return nil, fmt.Errorf("first counter year %q: %w", first.String, err)
+		return 0, fmt.Errorf("first counter year %q: %w", first.String, err)
 	}
-	return out, readSums(ctx, q, sc, prefixKeys(year, asOf), levelMetrics, out)
+	return year, nil
+}
+
+// levelSums sums the counters of scope over every day from the first year
+// with data (first) up to asOf: for the level counters (积案) that is their
+// level as of that day.
+func levelSums(ctx context.Context, q querier, sc scope, first int, asOf county.Date) (sums, error) {
+	out := sums{}
+	if first == 0 {
+		return out, nil
+	}
+	return out, readSums(ctx, q, sc, prefixKeys(first, asOf), levelMetrics, out)
 }
 
 // oneCount reads one counter of one key over periods.

@@ -215,28 +215,28 @@ func (s *service) asOf(given string, to county.Date, f apierror.Fields) county.D
 func (s *service) summary(ctx context.Context, cfg *county.Config, from, to, asOf county.Date, dept string) (*Summary, error) {
 	today := s.today()
 	pf, pt := yearEarlier(from), yearEarlier(to)
-	sc := allKeys(dimTotal)
+	sc := oneKey(dimTotal, "")
 	if dept != "" {
 		sc = oneKey(dimDepartment, dept)
 	}
-	cur, err := figureSums(ctx, s.db, sc, from, to, today)
+	first, err := firstYear(ctx, s.db)
 	if err != nil {
 		return nil, err
 	}
-	prev, err := figureSums(ctx, s.db, sc, pf, pt, today)
+	// The period, the year before it and the 积案 levels are one query.
+	r := newPeriodReads(today)
+	iCur, iPrev, iLevels := r.figures(from, to), r.figures(pf, pt), r.levels(first, asOf)
+	scoped, err := r.sums(ctx, s.db, sc)
 	if err != nil {
 		return nil, err
 	}
-	levels, err := levelSums(ctx, s.db, sc, asOf)
-	if err != nil {
-		return nil, err
-	}
+	cur, prev, levels := scoped[iCur], scoped[iPrev], scoped[iLevels]
 	l := labeler{cfg}
 	out := &Summary{
 		County: cfg.ID, CountyName: cfg.Spec.DisplayName,
 		From: from.String(), To: to.String(), PreviousFrom: pf.String(), PreviousTo: pt.String(), Today: today.String(),
-		Counts:            counts(cur.of(sc.key), prev.of(sc.key)),
-		Rates:             rates(cur.of(sc.key), prev.of(sc.key)),
+		Counts:            counts(cur, prev),
+		Rates:             rates(cur, prev),
 		DivertedByChannel: []Entry{},
 		TopRespondents:    []Entry{},
 	}
@@ -244,24 +244,20 @@ func (s *service) summary(ctx context.Context, cfg *county.Config, from, to, asO
 		// Routed-out matters have no department, and respondents are not
 		// kept per department: those lists belong to the county summary.
 		out.Department, out.DepartmentName = dept, l.label(dimDepartment, dept)
-		out.Backlog = buildBacklog(levels.of(dept), sums{dept: levels.of(dept)}, asOf, l.of(dimDepartment))
+		out.Backlog = buildBacklog(levels, sums{dept: levels}, asOf, l.of(dimDepartment))
 		return out, nil
 	}
-	byDept, err := levelSums(ctx, s.db, allKeys(dimDepartment), asOf)
+	byDept, err := levelSums(ctx, s.db, allKeys(dimDepartment), first, asOf)
 	if err != nil {
 		return nil, err
 	}
-	legal, err := periodSums(ctx, s.db, allKeys(dimLegalChannel), from, to)
+	lists, err := dimSums(ctx, s.db, []string{dimLegalChannel, dimRespondent}, periodKeys(from, to))
 	if err != nil {
 		return nil, err
 	}
-	resp, err := periodSums(ctx, s.db, allKeys(dimRespondent), from, to)
-	if err != nil {
-		return nil, err
-	}
-	out.Backlog = buildBacklog(levels.of(""), byDept, asOf, l.of(dimDepartment))
-	out.DivertedByChannel = ranked(legal, mDiverted, 0, l.of(dimLegalChannel))
-	out.TopRespondents = ranked(resp, mRegistrations, topN, l.of(dimRespondent))
+	out.Backlog = buildBacklog(levels, byDept, asOf, l.of(dimDepartment))
+	out.DivertedByChannel = ranked(lists[dimLegalChannel], mDiverted, 0, l.of(dimLegalChannel))
+	out.TopRespondents = ranked(lists[dimRespondent], mRegistrations, topN, l.of(dimRespondent))
 	return out, nil
 }
 
@@ -339,18 +335,20 @@ func (s *service) breakdown(ctx context.Context, cfg *county.Config, by string, 
 	out := &Breakdown{County: cfg.ID, By: by, From: from.String(), To: to.String(), PreviousFrom: pf.String(),
 		PreviousTo: pt.String(), Today: today.String(), Rows: []BreakdownRow{}}
 	if by == "month" {
+		// Each month and the same month a year earlier, in one query.
 		ms := months(from, to)
-		cur, err := monthSums(ctx, s.db, ms, today)
+		r := newPeriodReads(today)
+		for _, m := range ms {
+			r.figures(m[0], m[1])
+			r.figures(yearEarlier(m[0]), yearEarlier(m[1]))
+		}
+		both, err := r.sums(ctx, s.db, oneKey(dimTotal, ""))
 		if err != nil {
 			return nil, err
 		}
-		prevMs := make([][2]county.Date, len(ms))
-		for i, m := range ms {
-			prevMs[i] = [2]county.Date{yearEarlier(m[0]), yearEarlier(m[1])}
-		}
-		prev, err := monthSums(ctx, s.db, prevMs, today)
-		if err != nil {
-			return nil, err
+		cur, prev := make([]*vec, len(ms)), make([]*vec, len(ms))
+		for i := range ms {
+			cur[i], prev[i] = both[2*i], both[2*i+1]
 		}
 		for i, m := range ms {
 			out.Rows = append(out.Rows, breakdownRow(m[0].String()[:7], fmt.Sprintf("%d年%d月", m[0].Year(), int(m[0].Month())), cur[i], prev[i]))
@@ -398,7 +396,11 @@ func (s *service) breakdown(ctx context.Context, cfg *county.Config, by string, 
 			asOf = today
 		}
 		out.BacklogAsOf = asOf.String()
-		if levels, err = levelSums(ctx, s.db, allKeys(dimDepartment), asOf); err != nil {
+		first, err := firstYear(ctx, s.db)
+		if err != nil {
+			return nil, err
+		}
+		if levels, err = levelSums(ctx, s.db, allKeys(dimDepartment), first, asOf); err != nil {
 			return nil, err
 		}
 		for k, v := range levels {
