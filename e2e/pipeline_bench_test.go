@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"sort"
@@ -321,10 +323,14 @@ func (p *pipeline) paced(b *testing.B, rate int) {
 				lat = append(lat, m.at(s).Sub(sentAt[k]))
 			}
 		}
-		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 		if len(lat) < n {
 			b.Fatalf("%s: %d of %d petitions seen", m.name, len(lat), n)
 		}
+		if m.name == "decided" {
+			b.Logf("decided: the slowest 1%% were sent in these seconds of the run (from %s): %s",
+				start.Format("15:04:05.000"), slowSeconds(lat, sentAt, start))
+		}
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 		b.ReportMetric(ms(lat[len(lat)/2]), m.name+"-p50-ms")
 		b.ReportMetric(ms(lat[len(lat)*99/100]), m.name+"-p99-ms")
 	}
@@ -339,6 +345,26 @@ func (p *pipeline) paced(b *testing.B, rate int) {
 	b.ReportMetric(ms(took[len(took)*99/100]), "summary-p99-ms")
 	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "petitions/s")
 	b.ReportMetric(0, "ns/op")
+}
+
+// slowSeconds counts the slowest 1% of petitions (lat[i] is petition i's
+// latency) by the second of the run they were sent in: one stall shows as
+// one or two seconds, a slow hop as many.
+func slowSeconds(lat []time.Duration, sentAt []time.Time, start time.Time) string {
+	order := make([]int, len(lat))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(lat[b], lat[a]) })
+	bySecond := map[int]int{}
+	for _, i := range order[:max(1, len(order)/100)] {
+		bySecond[int(sentAt[i].Sub(start)/time.Second)]++
+	}
+	var parts []string
+	for _, sec := range slices.Sorted(maps.Keys(bySecond)) {
+		parts = append(parts, fmt.Sprintf("%ds×%d", sec, bySecond[sec]))
+	}
+	return strings.Join(parts, " ")
 }
 
 // pollInterval is how often the paced runs read statistics' summary; it is
