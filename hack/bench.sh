@@ -6,7 +6,7 @@
 #
 #   BENCH_ONLY=kit,pipeline make bench     run some parts only; the parts:
 #     kit        raw kafka-go vs the kit's outbox→inbox path (the baseline)
-#     intake     POST /v1/petitions at 1 and 64 clients, history import
+#     intake     POST /v1/petitions at 1 and 64 clients, history import, events applied to the timeline
 #     services   routing decisions, supervision actions/timers, statistics ingest/queries (default sizes)
 #     routing    routing catch-up over XINFANG_BENCH_PETITIONS (100,000) queued petitions
 #     supervision timer scan with XINFANG_BENCH_OPEN_CASES (1,000,000) open cases; catch-up of
@@ -64,7 +64,7 @@ if want kit; then
 fi
 
 if want intake; then
-	echo "## intake: POST /v1/petitions over HTTP at 1 and 64 clients; history import (in-process broker)"
+	echo "## intake: POST /v1/petitions over HTTP at 1 and 64 clients; history import; events applied to the timeline (in-process broker)"
 	(cd services && go test -run '^$' -bench . -benchtime "${INTAKE_BENCHTIME:-2000x}" -count 1 ./intake/) | grep -E '^Benchmark'
 	echo
 fi

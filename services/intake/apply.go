@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"xinfang.io/county"
 	eventsv1 "xinfang.io/proto/events/v1"
@@ -29,28 +31,15 @@ func (s *service) Apply(ctx context.Context, env *eventsv1.Envelope) error {
 	cfg := s.county()
 	st := describe(cfg, env)
 	_, err := s.inbox.Apply(ctx, env.EventId, func(tx *store.Tx) error {
-		var exists int
-		err := tx.QueryRow(ctx, `SELECT 1 FROM petitions WHERE case_id = ?`, env.CaseId).Scan(&exists)
-		if errors.Is(err, sql.ErrNoRows) {
-			// Every case starts at intake; an event for a case intake never
-			// registered is a fault to look at, not to retry.
-			return kafkatransport.Permanent(fmt.Errorf("apply %s: case %s was not registered here", env.Type, env.CaseId))
-		}
+		at := env.GetOccurredAt().AsTime()
+		found, err := applyStep(ctx, tx, env.CaseId, st, at)
 		if err != nil {
 			return err
 		}
-		at := env.GetOccurredAt().AsTime()
-		if st.status != "" {
-			if _, err := tx.Exec(ctx, `UPDATE petitions SET status = ?, status_at = ? WHERE case_id = ?`,
-				st.status, store.FormatTime(at), env.CaseId); err != nil {
-				return err
-			}
-		}
-		if st.departments != nil {
-			b, _ := json.Marshal(st.departments)
-			if _, err := tx.Exec(ctx, `UPDATE petitions SET departments = ? WHERE case_id = ?`, string(b), env.CaseId); err != nil {
-				return err
-			}
+		if !found {
+			// Every case starts at intake; an event for a case intake never
+			// registered is a fault to look at, not to retry.
+			return kafkatransport.Permanent(fmt.Errorf("apply %s: case %s was not registered here", env.Type, env.CaseId))
 		}
 		if st.label != "" {
 			return addTimeline(ctx, tx, env.CaseId, at, env.Type, st.label)
@@ -61,6 +50,40 @@ func (s *service) Apply(ctx context.Context, env *eventsv1.Envelope) error {
 		return fmt.Errorf("apply %s to %s: %w", env.Type, env.CaseId, err)
 	}
 	return nil
+}
+
+// applyStep sets what st changes on the case's row in one statement and
+// reports whether intake registered the case: the update's row count
+// tells, and only a step that changes nothing reads the row instead.
+func applyStep(ctx context.Context, tx *store.Tx, caseID string, st step, at time.Time) (bool, error) {
+	var sets []string
+	var args []any
+	if st.status != "" {
+		sets = append(sets, "status = ?", "status_at = ?")
+		args = append(args, st.status, store.FormatTime(at))
+	}
+	if st.departments != nil {
+		b, err := json.Marshal(st.departments)
+		if err != nil {
+			return false, err
+		}
+		sets = append(sets, "departments = ?")
+		args = append(args, string(b))
+	}
+	if len(sets) == 0 {
+		var exists int
+		err := tx.QueryRow(ctx, `SELECT 1 FROM petitions WHERE case_id = ?`, caseID).Scan(&exists)
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	res, err := tx.Exec(ctx, `UPDATE petitions SET `+strings.Join(sets, ", ")+` WHERE case_id = ?`, append(args, caseID)...)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
 }
 
 func deptName(cfg *county.Config, id string) string {
