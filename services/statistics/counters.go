@@ -51,7 +51,7 @@ func allKeys(dimName string) scope     { return scope{dim: dimName} }
 func oneKey(dimName, key string) scope { return scope{dim: dimName, key: key, oneKey: true} }
 func (s scope) String() string         { return s.dim + "/" + s.key }
 
-// inSizes are the lengths IN lists are padded to (with repeats of their
+// inSizes are the lengths SQLite's IN lists are padded to (with repeats of their
 // last value, which match nothing more), so that a handful of statement
 // texts serve every query and stay in the prepared-statement caches.
 var inSizes = []int{16, 64, 128}
@@ -72,6 +72,24 @@ func padded(vals []string) []string {
 
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// periodsIn is the condition on stat_counts.period for periods, with its
+// arguments. PostgreSQL takes them as one array, not an IN list: after five
+// runs it may plan a prepared statement generically, and the generic plan
+// of a 64-parameter IN list scanned every period of the key instead of
+// looking the periods up; for an array it assumes a few elements. SQLite
+// takes an IN list padded to one of a few lengths (inSizes).
+func periodsIn(pg bool, periods []string) (string, []any) {
+	if pg {
+		return "period = ANY(?::text[])", []any{periods}
+	}
+	ps := padded(periods)
+	args := make([]any, len(ps))
+	for i, p := range ps {
+		args[i] = p
+	}
+	return "period IN (" + placeholders(len(ps)) + ")", args
 }
 
 // figureMetrics are the counters period figures are made of; levelMetrics
@@ -176,35 +194,26 @@ func readDims(ctx context.Context, q querier, out map[string]sums, sc scope, per
 	if len(dims) > 1 {
 		sel, groupBy = "dim, "+group, "dim, "+group
 	}
-	var query string
-	var args []any
 	pg := dialectOf(q) == store.Postgres
-	if pg {
-		// Arrays, not IN lists: PostgreSQL plans a prepared statement
-		// generically after a few runs, and for an IN list of 64
-		// parameters that plan scanned every period of the key instead of
-		// looking the periods up; for an array it assumes a few elements.
-		dimCond, dimArg := "dim = ANY(?::text[])", any(dims)
-		if len(dims) == 1 {
-			dimCond, dimArg = "dim = ?", dims[0]
+	dimCond := "dim = ?"
+	args := []any{dims[0]}
+	if len(dims) > 1 {
+		if pg {
+			dimCond, args = "dim = ANY(?::text[])", []any{dims}
+		} else {
+			dimCond, args = "dim IN ("+placeholders(len(dims))+")", nil
+			for _, d := range dims {
+				args = append(args, d)
+			}
 		}
-		query = "SELECT " + sel + ", " + sumSelectOf(ms) + " FROM stat_counts WHERE " + dimCond + " AND period = ANY(?::text[])"
-		args = []any{dimArg, periods}
-	} else {
-		ps := padded(periods)
-		args = make([]any, 0, len(dims)+len(ps)+1)
-		for _, d := range dims {
-			args = append(args, d)
-		}
-		for _, p := range ps {
-			args = append(args, p)
-		}
-		dimCond := "dim IN (" + placeholders(len(dims)) + ")"
-		if len(dims) == 1 {
-			dimCond = "dim = ?"
-		}
-		query = "SELECT " + sel + ", " + columnsOf(ms) + " FROM stat_counts WHERE " + dimCond + " AND period IN (" + placeholders(len(ps)) + ")"
 	}
+	cols := columnsOf(ms)
+	if pg {
+		cols = sumSelectOf(ms)
+	}
+	periodCond, periodArgs := periodsIn(pg, periods)
+	query := "SELECT " + sel + ", " + cols + " FROM stat_counts WHERE " + dimCond + " AND " + periodCond
+	args = append(args, periodArgs...)
 	if sc.oneKey {
 		query += " AND dim_key = ?"
 		args = append(args, sc.key)
@@ -469,15 +478,11 @@ func oneCount(ctx context.Context, q querier, m metric, dimName, key string, per
 	if len(periods) == 0 {
 		return 0, nil
 	}
-	ps := padded(periods)
-	args := []any{dimName}
-	for _, p := range ps {
-		args = append(args, p)
-	}
-	args = append(args, key)
+	periodCond, periodArgs := periodsIn(dialectOf(q) == store.Postgres, periods)
+	args := append(append([]any{dimName}, periodArgs...), key)
 	var v sql.NullInt64
-	err := q.QueryRow(ctx, "SELECT CAST(SUM("+m.column()+") AS BIGINT) FROM stat_counts WHERE dim = ? AND period IN ("+
-		placeholders(len(ps))+") AND dim_key = ?", args...).Scan(&v)
+	err := q.QueryRow(ctx, "SELECT CAST(SUM("+m.column()+") AS BIGINT) FROM stat_counts WHERE dim = ? AND "+periodCond+
+		" AND dim_key = ?", args...).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
