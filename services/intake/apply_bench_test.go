@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -14,8 +13,7 @@ import (
 	eventsv1 "xinfang.io/proto/events/v1"
 	"xinfang.io/services/intake"
 	"xinfang.io/services/kit/auth"
-	"xinfang.io/services/kit/store"
-	"xinfang.io/services/kit/storetest"
+	"xinfang.io/services/kit/kittest"
 )
 
 // BenchmarkApply measures the timeline consumer's work: a routing decision
@@ -25,54 +23,24 @@ import (
 func BenchmarkApply(b *testing.B) {
 	for _, db := range []string{"sqlite", "postgres"} {
 		b.Run(db, func(b *testing.B) {
-			var h *harness
-			if db == "sqlite" {
-				h = start(b, store.SQLite, storetest.SQLiteDSN(b))
-			} else {
-				h = start(b, store.Postgres, storetest.PostgresSchemaDSN(b))
-			}
+			h := benchHarness(b, db)
 			cases := registerCases(b, h, b.N)
 			ctx := context.Background()
-			var next atomic.Int64
-			var wg sync.WaitGroup
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := kittest.CPUTime()
 			start := time.Now()
-			for range 8 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						i := int(next.Add(1)) - 1
-						if i >= b.N {
-							return
-						}
-						env := &eventsv1.Envelope{EventId: fmt.Sprintf("ev-%d", i), County: "anji", CaseId: cases[i], OccurredAt: timestamppb.Now()}
-						_ = env.SetPayload(&eventsv1.CaseAssigned{Mode: eventsv1.AssignMode_ASSIGN_MODE_ASSIGN, LeadDepartment: "rsj",
-							CoDepartments: []string{"zjj"}, AcknowledgeDue: "2026-12-01"})
-						if err := h.svc.Apply(ctx, env); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
+			inParallel(b, b.N, 8, func(i int) error {
+				env := &eventsv1.Envelope{EventId: fmt.Sprintf("ev-%d", i), County: "anji", CaseId: cases[i], OccurredAt: timestamppb.Now()}
+				_ = env.SetPayload(&eventsv1.CaseAssigned{Mode: eventsv1.AssignMode_ASSIGN_MODE_ASSIGN, LeadDepartment: "rsj",
+					CoDepartments: []string{"zjj"}, AcknowledgeDue: "2026-12-01"})
+				return h.svc.Apply(ctx, env)
+			})
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
 			// The process's CPU, the service's share of it: the figure that
 			// holds when the machine is shared.
-			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/event")
+			b.ReportMetric(float64((kittest.CPUTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/event")
 		})
 	}
-}
-
-// cpuTime is the process's user and system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // registerCases registers n petitions through the service and returns
@@ -81,25 +49,34 @@ func registerCases(b *testing.B, h *harness, n int) []string {
 	b.Helper()
 	clerk := token(b, auth.RoleClerk, "", "anji")
 	ids := make([]string, n)
+	inParallel(b, n, 16, func(i int) error {
+		birth := time.Date(1950, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, i%20000)
+		id := idNumber(fmt.Sprintf("330523%s%03d", birth.Format("20060102"), i/20000%1000))
+		var reg intake.RegisterResponse
+		if code := h.do("POST", "/v1/petitions", clerk, petition(id, "王五", "拖欠工资", fmt.Sprintf("%s（第%d件）", wages, i)), &reg); code != 201 {
+			return fmt.Errorf("register = %d", code)
+		}
+		ids[i] = reg.CaseID
+		return nil
+	})
+	return ids
+}
+
+// inParallel runs do(0) … do(n-1) on workers goroutines and stops the
+// benchmark at the first failure.
+func inParallel(b *testing.B, n, workers int, do func(i int) error) {
+	b.Helper()
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range 16 {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				if err := do(i); err != nil {
+					b.Error(err)
 					return
 				}
-				birth := time.Date(1950, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, i%20000)
-				id := idNumber(fmt.Sprintf("330523%s%03d", birth.Format("20060102"), i/20000%1000))
-				var reg intake.RegisterResponse
-				if code := h.do("POST", "/v1/petitions", clerk, petition(id, "王五", "拖欠工资", fmt.Sprintf("%s（第%d件）", wages, i)), &reg); code != 201 {
-					b.Errorf("register = %d", code)
-					return
-				}
-				ids[i] = reg.CaseID
 			}
 		}()
 	}
@@ -107,5 +84,4 @@ func registerCases(b *testing.B, h *harness, n int) []string {
 	if b.Failed() {
 		b.FailNow()
 	}
-	return ids
 }

@@ -23,16 +23,19 @@ func BenchmarkRegister(b *testing.B) {
 	for _, db := range []string{"sqlite", "postgres"} {
 		for _, clients := range []int{1, 64} {
 			b.Run(fmt.Sprintf("%s/clients=%d", db, clients), func(b *testing.B) {
-				var h *harness
-				if db == "sqlite" {
-					h = start(b, store.SQLite, storetest.SQLiteDSN(b))
-				} else {
-					h = start(b, store.Postgres, storetest.PostgresSchemaDSN(b))
-				}
-				benchRegister(b, h, clients)
+				benchRegister(b, benchHarness(b, db), clients)
 			})
 		}
 	}
+}
+
+// benchHarness starts intake on a fresh database of db ("sqlite" or
+// "postgres", a schema of its own).
+func benchHarness(b *testing.B, db string) *harness {
+	if db == "sqlite" {
+		return start(b, store.SQLite, storetest.SQLiteDSN(b))
+	}
+	return start(b, store.Postgres, storetest.PostgresSchemaDSN(b))
 }
 
 func benchRegister(b *testing.B, h *harness, clients int) {

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"xinfang.io/services/kit/brokertest"
 	"xinfang.io/services/kit/config"
 	"xinfang.io/services/kit/kafkatransport"
+	"xinfang.io/services/kit/kittest"
 	"xinfang.io/services/kit/outbox"
 	"xinfang.io/services/kit/store"
 	"xinfang.io/services/kit/storetest"
@@ -96,11 +96,11 @@ func BenchmarkCatchUp(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		r := catchUp(b, brokers, n)
-		cpu0 := cpuTime()
+		cpu0 := kittest.CPUTime()
 		b.StartTimer()
 		r.run()
 		b.StopTimer()
-		cpu += cpuTime() - cpu0
+		cpu += kittest.CPUTime() - cpu0
 		decided += r.decided.Sub(r.first)
 		published += r.published.Sub(r.first)
 		join += r.first.Sub(r.start)
@@ -314,13 +314,4 @@ func (r *catchUpRun) decidedAt(t0 time.Time, n int) {
 		r.mu.Unlock()
 		close(r.done)
 	}
-}
-
-// cpuTime is the process's user + system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -11,11 +11,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"xinfang.io/county"
+	"xinfang.io/services/kit/kittest"
 	"xinfang.io/services/kit/store"
 	"xinfang.io/services/kit/storetest"
 	"xinfang.io/services/statistics"
@@ -102,12 +102,12 @@ func ingestHistory(b *testing.B, svc statistics.Service, cases int) *ingestResul
 		if run == nil {
 			break
 		}
-		start, cpu := time.Now(), cpuTime()
+		start, cpu := time.Now(), kittest.CPUTime()
 		if err := svc.ApplyBatch(ctx, events(run)); err != nil {
 			b.Fatalf("apply batch %d: %v", n, err)
 		}
 		res.inApply += time.Since(start)
-		res.cpu += cpuTime() - cpu
+		res.cpu += kittest.CPUTime() - cpu
 		if n%8 == 0 {
 			runtime.ReadMemStats(&ms)
 			res.peakHeap = max(res.peakHeap, ms.HeapInuse)
@@ -115,15 +115,6 @@ func ingestHistory(b *testing.B, svc statistics.Service, cases int) *ingestResul
 	}
 	res.events = g.events
 	return res
-}
-
-// cpuTime is the process's CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // vmHWM is the process's peak resident set size in bytes (Linux), 0 when

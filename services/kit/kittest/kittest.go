@@ -4,6 +4,8 @@ package kittest
 import (
 	"bytes"
 	"sync"
+	"syscall"
+	"time"
 )
 
 // SyncBuffer collects output written by other goroutines (a service's
@@ -25,4 +27,14 @@ func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// CPUTime is the process's user and system CPU time so far: benchmarks
+// report CPU per operation, the figure that holds on a shared machine.
+func CPUTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
