@@ -445,13 +445,19 @@ func (s *service) legacyApplied(ctx context.Context, tx *store.Tx, events []Even
 	out := map[string]bool{}
 	for len(ids) > 0 {
 		n := min(len(ids), inChunk(tx.Dialect()))
-		ps := padded(ids[:n])
+		chunk := ids[:n]
 		ids = ids[n:]
-		args := []any{s.legacyInbox}
-		for _, id := range ps {
-			args = append(args, id)
+		// An array on PostgreSQL, as for the counters (periodsIn).
+		query, args := `SELECT event_id FROM inbox WHERE consumer = ? AND event_id = ANY(?::text[])`, []any{s.legacyInbox, chunk}
+		if tx.Dialect() == store.SQLite {
+			ps := padded(chunk)
+			args = []any{s.legacyInbox}
+			for _, id := range ps {
+				args = append(args, id)
+			}
+			query = `SELECT event_id FROM inbox WHERE consumer = ? AND event_id IN (` + placeholders(len(ps)) + `)`
 		}
-		rows, err := tx.Query(ctx, `SELECT event_id FROM inbox WHERE consumer = ? AND event_id IN (`+placeholders(len(ps))+`)`, args...)
+		rows, err := tx.Query(ctx, query, args...)
 		if err != nil {
 			return nil, fmt.Errorf("legacy inbox: %w", err)
 		}

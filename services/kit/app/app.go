@@ -118,7 +118,13 @@ func New(ctx context.Context, cfg config.Base) (_ *App, err error) {
 			return nil, fmt.Errorf("database directory: %w", err)
 		}
 	}
-	a.DB, err = store.Open(ctx, dialect, cfg.DBDSN)
+	dsn := cfg.DBDSN
+	if dialect == store.Postgres && cfg.DBGenericPlans {
+		if dsn, err = store.WithPostgresParam(dsn, "plan_cache_mode", "force_generic_plan"); err != nil {
+			return nil, err
+		}
+	}
+	a.DB, err = store.Open(ctx, dialect, dsn)
 	if err != nil {
 		return nil, err
 	}

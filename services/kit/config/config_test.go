@@ -103,3 +103,29 @@ func TestDevClockIsForDevModeOnly(t *testing.T) {
 		t.Fatalf("dev clock in dev mode: %+v %v", b, err)
 	}
 }
+
+// Statistics plans its PostgreSQL statements once; the other services keep
+// PostgreSQL's default; the variable overrides either.
+func TestGenericPlansDefaultToStatisticsOnly(t *testing.T) {
+	for _, c := range []struct {
+		service string
+		env     map[string]string
+		want    bool
+	}{
+		{"statistics", nil, true},
+		{"routing", nil, false},
+		{"statistics", map[string]string{"XINFANG_DB_GENERIC_PLANS": "false"}, false},
+		{"intake", map[string]string{"XINFANG_DB_GENERIC_PLANS": "true"}, true},
+	} {
+		fs := flag.NewFlagSet(c.service, flag.ContinueOnError)
+		s := NewSet(fs, func(k string) string { return c.env[k] })
+		var b Base
+		b.Register(s, c.service)
+		if err := s.Parse(nil); err != nil {
+			t.Fatal(err)
+		}
+		if b.DBGenericPlans != c.want {
+			t.Errorf("%s with %v: DBGenericPlans = %v, want %v", c.service, c.env, b.DBGenericPlans, c.want)
+		}
+	}
+}

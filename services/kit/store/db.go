@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +32,32 @@ func ParseDialect(s string) (Dialect, error) {
 		return Postgres, nil
 	}
 	return "", fmt.Errorf("unknown database driver %q (want sqlite or postgres)", s)
+}
+
+// WithPostgresParam sets a PostgreSQL run-time parameter on the sessions a
+// DSN opens (pgx sends a DSN's unknown settings as such), unless the DSN
+// sets it already: an operator's own choice wins.
+func WithPostgresParam(dsn, key, value string) (string, error) {
+	if !strings.Contains(dsn, "://") {
+		// The key=value form.
+		for _, f := range strings.Fields(dsn) {
+			if strings.HasPrefix(f, key+"=") {
+				return dsn, nil
+			}
+		}
+		return strings.TrimSpace(dsn + " " + key + "=" + value), nil
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", fmt.Errorf("database URL: %w", err)
+	}
+	q := u.Query()
+	if q.Has(key) {
+		return dsn, nil
+	}
+	q.Set(key, value)
+	u.RawQuery = q.Encode()
+	return u.String(), nil
 }
 
 // DB is a database handle that knows its dialect.
