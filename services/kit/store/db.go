@@ -49,6 +49,11 @@ func WithPostgresParam(dsn, key, value string) (string, error) {
 	}
 	u, err := url.Parse(dsn)
 	if err != nil {
+		// url.Error repeats the URL, password included: keep only its cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return "", fmt.Errorf("database URL: %w", err)
 	}
 	q := u.Query()
