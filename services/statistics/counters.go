@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 
@@ -283,21 +282,33 @@ func periodSums(ctx context.Context, q querier, sc scope, from, to county.Date) 
 	return out, readSums(ctx, q, sc, periodKeys(from, to), dimMetrics(sc.dim), out)
 }
 
-// figureSums is periodSums with the due-day metrics counting due days on
-// or before today only (see dueDayMetrics): the period is read as the part
-// up to today and the part after it.
-func figureSums(ctx context.Context, q querier, sc scope, from, to, today county.Date) (sums, error) {
-	if !today.Before(to) {
-		return periodSums(ctx, q, sc, from, to)
+// figureKeys tiles [from, to] for the figures: the part up to today, and
+// the part after it, whose due-day metrics do not count (see
+// dueDayMetrics: a matter still within its time limit is neither on time
+// nor late).
+func figureKeys(from, to, today county.Date) (upToToday, afterToday []string) {
+	switch {
+	case to.Before(from):
+		return nil, nil
+	case !today.Before(to):
+		return periodKeys(from, to), nil
 	}
-	out := sums{}
 	if !today.Before(from) {
-		if err := readSums(ctx, q, sc, periodKeys(from, today), dimMetrics(sc.dim), out); err != nil {
-			return nil, err
-		}
+		upToToday = periodKeys(from, today)
+	}
+	return upToToday, periodKeys(maxDate(from, today.AddDays(1)), to)
+}
+
+// figureSums is periodSums with the due-day metrics counting due days on
+// or before today only (figureKeys).
+func figureSums(ctx context.Context, q querier, sc scope, from, to, today county.Date) (sums, error) {
+	keys, after := figureKeys(from, to, today)
+	out := sums{}
+	if err := readSums(ctx, q, sc, keys, dimMetrics(sc.dim), out); err != nil {
+		return nil, err
 	}
 	rest := sums{}
-	if err := readSums(ctx, q, sc, periodKeys(maxDate(from, today.AddDays(1)), to), dimMetrics(sc.dim), rest); err != nil {
+	if err := readSums(ctx, q, sc, after, dimMetrics(sc.dim), rest); err != nil {
 		return nil, err
 	}
 	for key, v := range rest {
@@ -325,116 +336,6 @@ func months(from, to county.Date) [][2]county.Date {
 		out = append(out, [2]county.Date{a, b})
 	}
 	return out
-}
-
-// periodReads are sums of one scope over several ranges of days, read in
-// one query: each range is tiled into period keys and the rows come back
-// per key, each added to every range it belongs to. A summary reads its
-// period, the same dates a year earlier and the 积案 levels this way, and
-// a month breakdown its months and theirs a year earlier.
-type periodReads struct {
-	today  county.Date
-	owners map[string][]share
-	// keys are the figure ranges' keys and the levels' keys, each once.
-	keys, levelKeys []string
-	out             []*vec
-}
-
-// share is a period key's part in one range: its metrics, and whether the
-// key lies after today (its due-day metrics then do not count, as in
-// figureSums).
-type share struct {
-	i     int
-	ms    []metric
-	after bool
-}
-
-func newPeriodReads(today county.Date) *periodReads {
-	return &periodReads{today: today, owners: map[string][]share{}}
-}
-
-// figures adds [from, to] read as figureSums reads it: the figure
-// metrics, split at today. It returns the range's index in sums.
-func (r *periodReads) figures(from, to county.Date) int {
-	i := r.next()
-	switch {
-	case to.Before(from):
-	case !r.today.Before(to):
-		r.keys = r.add(r.keys, share{i: i, ms: figureMetrics}, periodKeys(from, to))
-	default:
-		if !r.today.Before(from) {
-			r.keys = r.add(r.keys, share{i: i, ms: figureMetrics}, periodKeys(from, r.today))
-		}
-		r.keys = r.add(r.keys, share{i: i, ms: figureMetrics, after: true}, periodKeys(maxDate(from, r.today.AddDays(1)), to))
-	}
-	return i
-}
-
-// levels adds every day from the first year with data to asOf, read as
-// levelSums reads it. It returns the range's index in sums.
-func (r *periodReads) levels(first int, asOf county.Date) int {
-	i := r.next()
-	if first > 0 {
-		r.levelKeys = r.add(r.levelKeys, share{i: i, ms: levelMetrics}, prefixKeys(first, asOf))
-	}
-	return i
-}
-
-func (r *periodReads) next() int {
-	r.out = append(r.out, &vec{})
-	return len(r.out) - 1
-}
-
-// add records sh's keys and appends those new to list.
-func (r *periodReads) add(list []string, sh share, keys []string) []string {
-	for _, k := range keys {
-		if !slices.Contains(list, k) {
-			list = append(list, k)
-		}
-		r.owners[k] = append(r.owners[k], sh)
-	}
-	return list
-}
-
-// sums reads every range of sc and returns them in the order they were
-// added. PostgreSQL reads them in one query, every column of every key;
-// SQLite, with no round trip to save, reads the figures' and the levels'
-// keys apart, each with its own columns only.
-func (r *periodReads) sums(ctx context.Context, q querier, sc scope) ([]*vec, error) {
-	byPeriod := sums{}
-	var err error
-	switch {
-	case len(r.levelKeys) == 0:
-		err = readGrouped(ctx, q, sc, r.keys, "period", figureMetrics, byPeriod)
-	case dialectOf(q) == store.Postgres:
-		all := slices.Clone(r.keys)
-		for _, k := range r.levelKeys {
-			if !slices.Contains(r.keys, k) {
-				all = append(all, k)
-			}
-		}
-		err = readGrouped(ctx, q, sc, all, "period", allMetrics, byPeriod)
-	default:
-		// The two column sets are disjoint: a key in both gets each half
-		// from one read.
-		if err = readGrouped(ctx, q, sc, r.keys, "period", figureMetrics, byPeriod); err == nil {
-			err = readGrouped(ctx, q, sc, r.levelKeys, "period", levelMetrics, byPeriod)
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	for p, v := range byPeriod {
-		for _, sh := range r.owners[p] {
-			o := r.out[sh.i]
-			for _, m := range sh.ms {
-				if !sh.after || !dueDayMetrics[m] {
-					o[m] += v[m]
-				}
-			}
-		}
-	}
-	return r.out, nil
 }
 
 func maxDate(a, b county.Date) county.Date {
@@ -498,182 +399,4 @@ func rangeCount(ctx context.Context, q querier, m metric, dimName, key string, f
 		return 0, nil
 	}
 	return oneCount(ctx, q, m, dimName, key, periodKeys(from, to))
-}
-
-// periodRow identifies one row of stat_counts.
-type periodRow struct {
-	Dim, Period, Key string
-}
-
-// metricGroups partition the counters by what changes them together. On
-// SQLite a counter row is written per group that changed, with that
-// group's columns only: a row rarely changes in more than one or two
-// groups, and the parameters bound per row are what an SQLite write costs
-// (see sqliteParams).
-var metricGroups = [][]metric{
-	{mRegistrations, mPersons, mFirstTime, mRepeat, mGroup, mGroupPersons, mOnline},
-	{mTransferred, mAssigned, mDiverted, mForwarded, mNotAccepted, mDuban},
-	{mAckDue, mAckOnTime, mHandlingDue, mHandledOnTime, mExtended},
-	{mConcluded, mResolved, mOneTimeBase, mOneTime, mLeaderDone, mLeaderSolved},
-	{mBureauRated, mBureauSatis, mBureauLapsed, mUnitRated, mUnitSatis, mUnitLapsed},
-	{mMediated, mMediatedOK, mReviewReq, mReviewDone, mReviewUpheld, mReReviewReq, mReReviewDone, mReReviewKept},
-	{mBacklog, mBacklog1, mBacklog31, mBacklog91, mBacklog181},
-}
-
-// allMetrics is every counter, the one group PostgreSQL writes.
-var allMetrics = func() []metric {
-	out := make([]metric, numMetrics)
-	for i := range out {
-		out[i] = metric(i)
-	}
-	return out
-}()
-
-func upsertCounts(ms []metric) *store.MultiRow {
-	cols := make([]string, len(ms))
-	sets := make([]string, len(ms))
-	for i, m := range ms {
-		c := m.column()
-		cols[i] = c
-		sets[i] = c + " = stat_counts." + c + " + excluded." + c
-	}
-	return &store.MultiRow{
-		Head: "INSERT INTO stat_counts (dim, period, dim_key, " + strings.Join(cols, ", ") + ") VALUES ",
-		Row:  "(" + placeholders(3+len(ms)) + ")",
-		Tail: " ON CONFLICT (dim, period, dim_key) DO UPDATE SET " + strings.Join(sets, ", "),
-	}
-}
-
-var (
-	upsertGroupSQL = func() []*store.MultiRow {
-		out := make([]*store.MultiRow, len(metricGroups))
-		for i, g := range metricGroups {
-			out[i] = upsertCounts(g)
-		}
-		return out
-	}()
-
-	// upsertArraysSQL takes a run's rows as one array a column
-	// (PostgreSQL): a run's counters are one statement, one plan and one
-	// round trip whatever their number, where the multi-row shapes took one
-	// per bit of it (four for the 30-odd rows of a single event). The rows
-	// go in in the arrays' order, the key order replicas lock them in.
-	upsertArraysSQL = func() string {
-		u := upsertCounts(allMetrics)
-		arrays := [][2]string{{"dim", "text"}, {"period", "text"}, {"dim_key", "text"}}
-		for _, m := range allMetrics {
-			arrays = append(arrays, [2]string{m.column(), "bigint"})
-		}
-		return store.Unnest{Into: strings.TrimSuffix(strings.TrimPrefix(u.Head, "INSERT INTO "), " VALUES "),
-			Arrays: arrays, Tail: u.Tail}.Text()
-	}()
-)
-
-// arrayRows bounds the rows of one array statement (PostgreSQL: counters,
-// case rows, petitioner matters): a live run is one statement, and a
-// catch-up run of tens of thousands of rows does not hold them all as
-// arrays and their encoding at once (it doubled the ingest's peak heap).
-const arrayRows = 1024
-
-// writeCountArrays adds the rows' deltas, arrayRows at a time (PostgreSQL).
-func writeCountArrays(ctx context.Context, tx *store.Tx, rows []periodRow, deltas map[periodRow]*vec) error {
-	n := min(len(rows), arrayRows)
-	dims, periods, keys := make([]string, n), make([]string, n), make([]string, n)
-	cols := make([][]int64, numMetrics)
-	for m := range cols {
-		cols[m] = make([]int64, n)
-	}
-	args := make([]any, 3+numMetrics)
-	for len(rows) > 0 {
-		n = min(len(rows), arrayRows)
-		for i, k := range rows[:n] {
-			dims[i], periods[i], keys[i] = k.Dim, k.Period, k.Key
-			v := deltas[k]
-			for m := range cols {
-				cols[m][i] = v[m]
-			}
-		}
-		args[0], args[1], args[2] = dims[:n], periods[:n], keys[:n]
-		for m, c := range cols {
-			args[3+m] = c[:n]
-		}
-		if _, err := tx.Exec(ctx, upsertArraysSQL, args...); err != nil {
-			return fmt.Errorf("update counters: %w", err)
-		}
-		rows = rows[n:]
-	}
-	return nil
-}
-
-// addCounts adds the deltas to stat_counts (INSERT … ON CONFLICT DO UPDATE
-// SET m = m + excluded.m), rows in key order so that replicas on
-// PostgreSQL lock them alike.
-func addCounts(ctx context.Context, tx *store.Tx, deltas map[periodRow]*vec) error {
-	keys := make([]periodRow, 0, len(deltas))
-	for k, v := range deltas {
-		if !v.zero() {
-			keys = append(keys, k)
-		}
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := keys[i], keys[j]
-		if a.Dim != b.Dim {
-			return a.Dim < b.Dim
-		}
-		if a.Period != b.Period {
-			return a.Period < b.Period
-		}
-		return a.Key < b.Key
-	})
-	if tx.Dialect() == store.Postgres {
-		return writeCountArrays(ctx, tx, keys, deltas)
-	}
-	for g, ms := range metricGroups {
-		var rows []periodRow
-		for _, k := range keys {
-			v := deltas[k]
-			for _, m := range ms {
-				if v[m] != 0 {
-					rows = append(rows, k)
-					break
-				}
-			}
-		}
-		if err := writeCounts(ctx, tx, upsertGroupSQL[g], ms, rows, deltas); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func writeCounts(ctx context.Context, tx *store.Tx, stmt *store.MultiRow, ms []metric, rows []periodRow, deltas map[periodRow]*vec) error {
-	per := 3 + len(ms)
-	for _, n := range chunks(len(rows), shapes(per)) {
-		args := make([]any, 0, n*per)
-		for _, k := range rows[:n] {
-			args = append(args, k.Dim, k.Period, k.Key)
-			v := deltas[k]
-			for _, m := range ms {
-				args = append(args, v[m])
-			}
-		}
-		rows = rows[n:]
-		if _, err := tx.Exec(ctx, stmt.Text(n), args...); err != nil {
-			return fmt.Errorf("update counters: %w", err)
-		}
-	}
-	return nil
-}
-
-// rollUp adds a day row's deltas to its day, dekad, month and year rows.
-func rollUp(out map[periodRow]*vec, r rowKey, v *vec) {
-	for _, p := range levelKeys(r.Day) {
-		k := periodRow{r.Dim, p, r.Key}
-		o := out[k]
-		if o == nil {
-			o = &vec{}
-			out[k] = o
-		}
-		o.add(v)
-	}
 }
