@@ -58,7 +58,7 @@ var (
 
 // benchCounty is the sample county with the generated history's 40
 // townships and 60 departments added.
-func benchCounty(b *testing.B) *county.Config {
+func benchCounty(b testing.TB) *county.Config {
 	b.Helper()
 	cfg := loadCounty(b)
 	spec := cfg.Spec

@@ -299,29 +299,6 @@ func figureKeys(from, to, today county.Date) (upToToday, afterToday []string) {
 	return upToToday, periodKeys(maxDate(from, today.AddDays(1)), to)
 }
 
-// figureSums is periodSums with the due-day metrics counting due days on
-// or before today only (figureKeys).
-func figureSums(ctx context.Context, q querier, sc scope, from, to, today county.Date) (sums, error) {
-	keys, after := figureKeys(from, to, today)
-	out := sums{}
-	if err := readSums(ctx, q, sc, keys, dimMetrics(sc.dim), out); err != nil {
-		return nil, err
-	}
-	rest := sums{}
-	if err := readSums(ctx, q, sc, after, dimMetrics(sc.dim), rest); err != nil {
-		return nil, err
-	}
-	for key, v := range rest {
-		o := out.at(key)
-		for m := range v {
-			if !dueDayMetrics[metric(m)] {
-				o[m] += v[m]
-			}
-		}
-	}
-	return out, nil
-}
-
 // months splits [from, to] at month boundaries.
 func months(from, to county.Date) [][2]county.Date {
 	var out [][2]county.Date

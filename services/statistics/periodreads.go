@@ -23,7 +23,7 @@ type periodReads struct {
 
 // share is a period key's part in one range: its metrics, and whether the
 // key lies after today (its due-day metrics then do not count, as in
-// figureSums).
+// figureKeys).
 type share struct {
 	i     int
 	ms    []metric
@@ -34,7 +34,7 @@ func newPeriodReads(today county.Date) *periodReads {
 	return &periodReads{today: today, owners: map[string][]share{}}
 }
 
-// figures adds [from, to] read as figureSums reads it (figureKeys). It
+// figures adds [from, to] for the figures (figureKeys). It
 // returns the range's index in sums.
 func (r *periodReads) figures(from, to county.Date) int {
 	i := r.next()

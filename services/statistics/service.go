@@ -355,15 +355,27 @@ func (s *service) breakdown(ctx context.Context, cfg *county.Config, by string, 
 		}
 		return out, nil
 	}
-	sc := allKeys(by)
-	cur, err := figureSums(ctx, s.db, sc, from, to, today)
+	// The period, a year earlier and, by department, the 积案 levels: in
+	// one query on PostgreSQL (keyedReads).
+	r := newKeyedReads(by)
+	iCur, iPrev, iLevels := r.figures(from, to, today), r.figures(pf, pt, today), -1
+	if by == dimDepartment {
+		asOf := to
+		if today.Before(asOf) {
+			asOf = today
+		}
+		out.BacklogAsOf = asOf.String()
+		first, err := firstYear(ctx, s.db)
+		if err != nil {
+			return nil, err
+		}
+		iLevels = r.levels(first, asOf)
+	}
+	read, err := r.sums(ctx, s.db)
 	if err != nil {
 		return nil, err
 	}
-	prev, err := figureSums(ctx, s.db, sc, pf, pt, today)
-	if err != nil {
-		return nil, err
-	}
+	cur, prev := read[iCur], read[iPrev]
 	// Every known key appears, with zeros when it had nothing; so does a
 	// key that had something only a year earlier.
 	var known []string
@@ -390,19 +402,8 @@ func (s *service) breakdown(ctx context.Context, cfg *county.Config, by string, 
 		cur.at(k)
 	}
 	var levels sums
-	if by == dimDepartment {
-		asOf := to
-		if today.Before(asOf) {
-			asOf = today
-		}
-		out.BacklogAsOf = asOf.String()
-		first, err := firstYear(ctx, s.db)
-		if err != nil {
-			return nil, err
-		}
-		if levels, err = levelSums(ctx, s.db, allKeys(dimDepartment), first, asOf); err != nil {
-			return nil, err
-		}
+	if iLevels >= 0 {
+		levels = read[iLevels]
 		for k, v := range levels {
 			if v[mBacklog] != 0 {
 				cur.at(k)
