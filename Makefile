@@ -38,6 +38,7 @@ test: deps ## unit, integration, envtest and end-to-end tests (SQLite, PostgreSQ
 	status=0; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...) || status=1; done; \
 	echo "== benchmark smoke (the code make bench runs, a few messages)"; \
 	(cd services && go test -count=1 -run '^$$' -bench . -benchtime 200x ./kit/kitbench/) || status=1; \
+	(cd operator && go test -count=1 -run '^$$' -bench CountyValidation -benchtime 1x ./api/v1alpha1/) || status=1; \
 	(cd e2e && XINFANG_BENCH_STORES=sqlite,postgres go test -count=1 -run '^$$' -bench Pipeline -benchtime 20x -timeout 10m . && \
 		XINFANG_BENCH_IDLE_SETTLE=1s XINFANG_BENCH_IDLE_WINDOW=1s go test -count=1 -run '^$$' -bench CountyFootprint -benchtime 1x -timeout 10m .) || status=1; \
 	hack/postgres.sh stop "$(PGDIR)" >/dev/null || true; \

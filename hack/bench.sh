@@ -113,6 +113,8 @@ if want footprint; then
 fi
 
 if want operator; then
+	echo "## the CEL validation the API server runs on every County write (committed rules against the pairwise ones they replaced)"
+	(cd operator && go test -run '^$' -bench CountyValidation -benchmem -count 3 ./api/v1alpha1/) | grep -E '^Benchmark'
 	echo "## operator at scale: Counties applied at once, real kube-apiserver + etcd + kube-controller-manager + kwok"
 	export KUBEBUILDER_ASSETS="$(hack/testbin.sh --cluster)"
 	counties=${XINFANG_BENCH_COUNTIES:-500,1000}
