@@ -10,7 +10,7 @@ package county
 // of a County, its status patches included, and each field access costs it
 // a walk of the schema: a reference list is gathered once and checked with
 // sets.contains, not one list scanned per element of another (at the
-// sample's size, a quarter of the validation's cost; docs/benchmarks.md §4).
+// sample's size, half of the validation's cost; docs/benchmarks.md §4).
 //
 // +kubebuilder:validation:XValidation:rule="self.departments.exists(d, d.id == self.defaultDepartment)",message="defaultDepartment must be the id of a department"
 // +kubebuilder:validation:XValidation:rule="!has(self.routingRules) || sets.contains(self.departments.map(d, d.id), self.routingRules.filter(r, has(r.assign)).map(r, r.assign.lead))",message="every routing rule's assign.lead must be the id of a department"
