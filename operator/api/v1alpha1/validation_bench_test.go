@@ -22,7 +22,7 @@ import (
 // status patches included; BenchmarkCountyValidation measures them beside
 // the committed rules (by message).
 var pairwiseRules = map[string]string{
-	"every routing rule's assign.lead must be the id of a department":     "!has(self.routingRules) || self.routingRules.all(r, !has(r.assign) || self.departments.exists(d, d.id == r.assign.lead))",
+	"every routing rule's assign.lead must be the id of a department":   "!has(self.routingRules) || self.routingRules.all(r, !has(r.assign) || self.departments.exists(d, d.id == r.assign.lead))",
 	"every department's supervisingBody must be the id of a department": "self.departments.all(x, !has(x.supervisingBody) || self.departments.exists(d, d.id == x.supervisingBody))",
 	"every department's township must be the id of a township":          "self.departments.all(x, !has(x.township) || (has(self.townships) && self.townships.exists(t, t.id == x.township)))",
 }
