@@ -226,21 +226,17 @@ func readDims(ctx context.Context, q querier, out map[string]sums, sc scope, per
 	}
 	defer rows.Close()
 	dim, key := dims[0], ""
-	vals := make([]int64, len(ms))
-	dest := []any{&key}
+	row := newCounterRow(len(ms), &key)
 	if len(dims) > 1 {
-		dest = []any{&dim, &key}
-	}
-	for i := range ms {
-		dest = append(dest, &vals[i])
+		row = newCounterRow(len(ms), &dim, &key)
 	}
 	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
+		if err := row.scan(rows); err != nil {
 			return err
 		}
 		v := out[dim].at(key)
 		for i, m := range ms {
-			v[m] += vals[i]
+			v[m] += row.vals[i]
 		}
 	}
 	return rows.Err()

@@ -3,6 +3,7 @@ package statistics
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"xinfang.io/services/kit/store"
@@ -53,6 +54,35 @@ func TestAddCountsWritesEveryRowOfALargeRun(t *testing.T) {
 		}
 		if i != n {
 			t.Fatalf("%d rows, want %d", i, n)
+		}
+	})
+}
+
+// A counter row takes integers and a NULL (no rows summed) as counters and
+// refuses anything else with the column it found it in.
+func TestCounterRowTakesIntegersOnly(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		scan := func(query string) (*counterRow, string, error) {
+			t.Helper()
+			rows, err := db.Query(ctx, query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var key string
+			row := newCounterRow(2, &key)
+			if !rows.Next() {
+				t.Fatalf("%s: no row", query)
+			}
+			return row, key, row.scan(rows)
+		}
+		row, key, err := scan(`SELECT 'k', CAST(41 AS BIGINT), NULL`)
+		if err != nil || key != "k" || row.vals[0] != 41 || row.vals[1] != 0 {
+			t.Fatalf("integers: key %q, %v, %v; want k, [41 0], no error", key, row.vals, err)
+		}
+		if _, _, err := scan(`SELECT 'k', CAST(1 AS BIGINT), 'x'`); err == nil || !strings.Contains(err.Error(), "counter column 2") {
+			t.Fatalf("text as a counter: %v; want an error naming column 2", err)
 		}
 	})
 }

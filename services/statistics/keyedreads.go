@@ -112,13 +112,9 @@ func (r *keyedReads) union(ctx context.Context, q querier) error {
 		part int
 		key  string
 	)
-	vals := make([]int64, width)
-	dest := []any{&part, &key}
-	for i := range vals {
-		dest = append(dest, &vals[i])
-	}
+	row := newCounterRow(width, &part, &key)
 	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
+		if err := row.scan(rows); err != nil {
 			return err
 		}
 		if part < 0 || part >= len(r.parts) {
@@ -127,7 +123,7 @@ func (r *keyedReads) union(ctx context.Context, q querier) error {
 		p := r.parts[part]
 		v := r.out[p.i].at(key)
 		for j, m := range p.ms {
-			v[m] += vals[j]
+			v[m] += row.vals[j]
 		}
 	}
 	return rows.Err()
