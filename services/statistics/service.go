@@ -360,10 +360,7 @@ func (s *service) breakdown(ctx context.Context, cfg *county.Config, by string, 
 	r := newKeyedReads(by)
 	iCur, iPrev, iLevels := r.figures(from, to, today), r.figures(pf, pt, today), -1
 	if by == dimDepartment {
-		asOf := to
-		if today.Before(asOf) {
-			asOf = today
-		}
+		asOf := s.asOf("", to, nil) // the summary's default: to, or today if sooner
 		out.BacklogAsOf = asOf.String()
 		first, err := firstYear(ctx, s.db)
 		if err != nil {
