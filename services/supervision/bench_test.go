@@ -127,7 +127,9 @@ func BenchmarkRoutingRun(b *testing.B) {
 
 // BenchmarkTimerScan measures the timer worker's two queries against a
 // database holding XINFANG_BENCH_OPEN_CASES open cases with 8 unfired timers
-// each (3 reminders, overdue, 4 ladder steps), next to the same queries with
+// each (3 reminders, overdue, 4 ladder steps: whole plans, as stored before
+// a case stored its next timer only, so eight times the rows of such a
+// county now), next to the same queries with
 // 10,000 open cases: "due" is the scan FireDue runs (the first batch of due
 // timers, here with 1,000 due), "next" the query that decides how long the
 // worker sleeps. Both read the partial index of unfired timers, so ns/op
@@ -168,8 +170,8 @@ func BenchmarkTimerScan(b *testing.B) {
 // BenchmarkTimerCatchUp measures how fast a restarted worker fires the
 // timers that fell due while it was down: XINFANG_BENCH_DUE_TIMERS due timers
 // (accepted cases whose handling clock ran out long ago: 3 reminders, the
-// overdue notice and the 4 ladder steps each), fired by FireDue until none
-// is left; with one transaction per timer (batch=1, as the worker did
+// overdue notice and the 4 ladder steps each, each planned as the one
+// before it fires), fired by FireDue until none is left; with one transaction per timer (batch=1, as the worker did
 // before) and per batch of 100 (the default), side by side. Each iteration
 // seeds a fresh database (not timed).
 func BenchmarkTimerCatchUp(b *testing.B) {

@@ -12,10 +12,11 @@ import "xinfang.io/services/kit/store"
 //     accusation), so a department's list is an index range, not a scan.
 //   - supervision_history: the append-only case history (every event
 //     consumed or produced, and notes such as hearings); never updated.
-//   - supervision_timers: durable timers. Unfired timers are found through
-//     the partial index on fire_at; a timer is marked fired in the
-//     transaction that writes the events it causes. (case_id, timer_key) is
-//     unique so that re-planning never re-creates a timer that fired.
+//   - supervision_timers: durable timers, the next one of each open case
+//     and those that fired. Unfired timers are found through the partial
+//     index on fire_at; a timer is marked fired in the transaction that
+//     writes the events it causes. (case_id, timer_key) is unique so that
+//     re-planning never re-creates a timer that fired.
 var Migrations = []store.Migration{{
 	Version: 1,
 	Name:    "cases, access, history, timers",
@@ -94,4 +95,12 @@ CREATE TABLE supervision_replan (
 	cursor      TEXT,
 	updated_at  TEXT NOT NULL
 );`,
+}, {
+	// A case stores only its next timer (writePlan); planned_from is the
+	// day its plan was made from, so that the timer after it is planned
+	// alike. Rows stored before (whole plans) have none and keep firing as
+	// they are.
+	Version: 4,
+	Name:    "timers planned one at a time",
+	SQL:     `ALTER TABLE supervision_timers ADD COLUMN planned_from TEXT;`,
 }}

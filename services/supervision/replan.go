@@ -187,54 +187,117 @@ func (s *Supervision) replanCase(ctx context.Context, tx *store.Tx, caseID strin
 		}
 		c, changed = res.Case, true
 	}
-	plan := casemachine.Plan(c, cfg, s.today())
-	unfired, fired, breaches, err := storedTimers(ctx, tx, caseID)
+	from := s.today()
+	plan := casemachine.Plan(c, cfg, from)
+	st, err := storedTimers(ctx, tx, caseID)
 	if err != nil {
 		return false, err
 	}
 	var want []string
-	for _, t := range plan {
-		if !fired[t.Key] && !breaches[breachOf(t)] {
-			want = append(want, t.Key)
-		}
+	if next, ok := st.firstToFire(plan); ok {
+		want = []string{next.Key}
 	}
-	slices.Sort(want)
-	if slices.Equal(want, unfired) {
+	if slices.Equal(want, st.unfired) {
 		return changed, nil
 	}
-	return true, s.writePlan(ctx, tx, caseID, plan, true)
+	return true, s.writePlan(ctx, tx, caseID, plan, from, true)
 }
 
-// storedTimers reads a case's timer rows: the keys of the unfired ones
-// (sorted), the keys of the fired ones, and the breaches that fired.
-func storedTimers(ctx context.Context, tx *store.Tx, caseID string) (unfired []string, fired map[string]bool, breaches map[breachKey]bool, err error) {
-	rows, err := tx.Query(ctx, `SELECT timer_key, kind, clock, clock_due, step_kind, step, fired_at IS NOT NULL FROM supervision_timers WHERE case_id = ?`, caseID)
+// storedPlan is what a case's timer rows say: the keys of the unfired ones
+// (sorted), the keys of the fired ones, the breaches that fired, and the
+// day the latest timer was planned from (fromKnown false for rows stored
+// before that was recorded).
+type storedPlan struct {
+	unfired   []string
+	fired     map[string]bool
+	breaches  map[breachKey]bool
+	from      county.Date
+	fromKnown bool
+}
+
+// storedTimers reads a case's timer rows.
+func storedTimers(ctx context.Context, tx *store.Tx, caseID string) (storedPlan, error) {
+	rows, err := tx.Query(ctx, `SELECT case_id, timer_key, kind, clock, clock_due, step_kind, step, fired_at IS NOT NULL, planned_from FROM supervision_timers WHERE case_id = ? ORDER BY id`, caseID)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("case %s timers: %w", caseID, err)
+		return storedPlan{}, fmt.Errorf("case %s timers: %w", caseID, err)
 	}
+	plans, err := scanStoredPlans(rows)
+	if err != nil {
+		return storedPlan{}, fmt.Errorf("case %s timers: %w", caseID, err)
+	}
+	st, ok := plans[caseID]
+	if !ok {
+		st = storedPlan{fired: map[string]bool{}, breaches: map[breachKey]bool{}}
+	}
+	return st, nil
+}
+
+// storedTimersOf reads the timer rows of several cases in one statement
+// (the batch's ids as a JSON array, as lockCases); a case without rows is
+// missing from the map.
+var storedTimersOfQuery = map[store.Dialect]string{
+	store.SQLite:   `SELECT case_id, timer_key, kind, clock, clock_due, step_kind, step, fired_at IS NOT NULL, planned_from FROM supervision_timers WHERE case_id IN (SELECT value FROM json_each(?)) ORDER BY id`,
+	store.Postgres: `SELECT case_id, timer_key, kind, clock, clock_due, step_kind, step, fired_at IS NOT NULL, planned_from FROM supervision_timers WHERE case_id = ANY(ARRAY(SELECT json_array_elements_text(?::json))) ORDER BY id`,
+}
+
+func storedTimersOf(ctx context.Context, tx *store.Tx, caseIDs []string) (map[string]storedPlan, error) {
+	rows, err := tx.Query(ctx, storedTimersOfQuery[tx.Dialect()], jsonArray(caseIDs))
+	if err != nil {
+		return nil, fmt.Errorf("timers of %d cases: %w", len(caseIDs), err)
+	}
+	plans, err := scanStoredPlans(rows)
+	if err != nil {
+		return nil, fmt.Errorf("timers of %d cases: %w", len(caseIDs), err)
+	}
+	return plans, nil
+}
+
+// scanStoredPlans reads timer rows (in the order stored) into each case's
+// storedPlan, and closes rows.
+func scanStoredPlans(rows *sql.Rows) (map[string]storedPlan, error) {
 	defer rows.Close()
-	fired, breaches = map[string]bool{}, map[breachKey]bool{}
+	plans := map[string]storedPlan{}
 	for rows.Next() {
 		var (
-			key  string
-			k    breachKey
-			done bool
+			id, key string
+			k       breachKey
+			done    bool
+			from    sql.NullString
 		)
-		if err := rows.Scan(&key, &k.kind, &k.clock, &k.due, &k.stepKind, &k.step, &done); err != nil {
-			return nil, nil, nil, fmt.Errorf("case %s timers: %w", caseID, err)
+		if err := rows.Scan(&id, &key, &k.kind, &k.clock, &k.due, &k.stepKind, &k.step, &done, &from); err != nil {
+			return nil, err
+		}
+		st, ok := plans[id]
+		if !ok {
+			st = storedPlan{fired: map[string]bool{}, breaches: map[breachKey]bool{}}
+		}
+		st.fromKnown = from.Valid
+		if from.Valid {
+			d, err := county.ParseDate(from.String)
+			if err != nil {
+				return nil, fmt.Errorf("case %s timer %s: planned from: %w", id, key, err)
+			}
+			st.from = d
 		}
 		switch {
 		case !done:
-			unfired = append(unfired, key)
+			st.unfired = append(st.unfired, key)
 		case k.kind == string(casemachine.TimerOverdue) || k.kind == string(casemachine.TimerEscalation):
-			breaches[k] = true
-			fired[key] = true
+			st.breaches[k] = true
+			st.fired[key] = true
 		default:
-			fired[key] = true
+			st.fired[key] = true
 		}
+		plans[id] = st
 	}
-	slices.Sort(unfired)
-	return unfired, fired, breaches, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for id, st := range plans {
+		slices.Sort(st.unfired)
+		plans[id] = st
+	}
+	return plans, nil
 }
 
 // RunReplanner re-plans at start (a file changed while the service was

@@ -268,10 +268,10 @@ func timerKeys(ts []casemachine.Timer) []string {
 	return out
 }
 
-// replan brings the case's unfired timers in line with its running clocks.
+// replan brings the case's unfired timer in line with its running clocks.
 // A case that reached a terminal state loses all its timer rows. Otherwise,
-// when the plan changed, unfired timers are replaced by the plan
-// (writePlan).
+// when the plan changed, the unfired timer is replaced by the plan's first
+// still to fire (writePlan).
 func (s *Supervision) replan(ctx context.Context, tx *store.Tx, old, n *casemachine.Case, cfg *county.Config) error {
 	if n.State.Terminal() {
 		if old != nil {
@@ -293,61 +293,140 @@ func (s *Supervision) replan(ctx context.Context, tx *store.Tx, old, n *casemach
 	if !reopened && slices.Equal(timerKeys(plan), timerKeys(casemachine.Plan(old, cfg, from))) {
 		return nil
 	}
-	return s.writePlan(ctx, tx, n.ID, plan, old != nil)
+	return s.writePlan(ctx, tx, n.ID, plan, from, old != nil)
 }
 
-// writePlan replaces the case's unfired timers (existing: it may have
-// some) by plan. Timers that already fired keep their row, and the unique
-// key makes the insert skip them, so no timer fires twice. An overdue
-// notice or ladder step that fired for the same clock and due date is not
-// planned again either, even when the rules in force now date it
-// differently (a re-plan after the county changed its ladder): no 督办 goes
-// out twice for one breach.
-func (s *Supervision) writePlan(ctx context.Context, tx *store.Tx, caseID string, plan []casemachine.Timer, existing bool) error {
-	var done map[breachKey]bool
+// writePlan replaces the case's unfired timer (existing: it may have one,
+// or several planned before timers were stored one at a time) by the first
+// timer of plan still to fire (firstToFire), recording the day the plan was
+// made (from) so that the timer after it is planned alike (planNext).
+//
+// Only the next timer is stored: a case plans about eight (reminders, the
+// overdue notice, the ladder's steps), most cases close before the later
+// ones are due, and each stored row cost three B-tree inserts when the case
+// opened and again at every re-plan (BenchmarkRoutingRun: half of opening a
+// case). A timer that fired keeps its row, which is how the plan's fired
+// timers are skipped; an overdue notice or ladder step that fired for the
+// same clock and due date is not planned again either, even when the rules
+// in force now date it differently (a re-plan after the county changed its
+// ladder): no 督办 goes out twice for one breach.
+func (s *Supervision) writePlan(ctx context.Context, tx *store.Tx, caseID string, plan []casemachine.Timer, from county.Date, existing bool) error {
+	var st storedPlan
 	if existing {
 		if _, err := tx.Exec(ctx, `DELETE FROM supervision_timers WHERE case_id = ? AND fired_at IS NULL`, caseID); err != nil {
 			return fmt.Errorf("case %s timers: %w", caseID, err)
 		}
-		if slices.ContainsFunc(plan, func(t casemachine.Timer) bool {
-			return t.Kind != casemachine.TimerReminder && t.Kind != casemachine.TimerLapse
-		}) {
+		if len(plan) > 0 {
 			var err error
-			if done, err = firedBreaches(ctx, tx, caseID); err != nil {
+			if st, err = storedTimers(ctx, tx, caseID); err != nil {
 				return err
 			}
 		}
 	}
-	// One statement for the case's timers (a case has about eight): the
-	// statement's own cost was most of a timer row's.
-	args := make([]any, 0, 9*len(plan))
-	for _, t := range plan {
-		if done[breachOf(t)] {
-			continue
-		}
-		args = append(args, caseID, t.Key, string(t.Kind), string(t.Clock), t.Step, string(t.StepKind), t.Due.String(), store.FormatTime(t.At), b2i(t.NotifyLeader))
+	next, ok := st.firstToFire(plan)
+	if !ok {
+		return nil
 	}
-	for len(args) > 0 {
-		n := min(len(args)/9, maxTimerRows)
-		if _, err := tx.Exec(ctx, insertTimers.Text(n), args[:9*n]...); err != nil {
-			return fmt.Errorf("case %s timers: %w", caseID, err)
-		}
-		args = args[9*n:]
+	if err := insertTimers(ctx, tx, []nextTimer{{caseID: caseID, timer: next, from: from}}); err != nil {
+		return err
 	}
-	if len(plan) > 0 {
-		tx.AfterCommit(s.Wake)
-	}
+	tx.AfterCommit(s.Wake)
 	return nil
 }
 
+// planNext stores, for each of the cases whose timers just fired that has
+// no unfired timer left, the timer that follows: the first of its plan
+// still to fire, the plan made from the day recorded with its timers (so
+// reminders left out when they were planned stay out, and those missed
+// while the worker was down still fire). The cases' rows are read by one
+// statement and the timers stored by one, as the batch fired them. It says
+// whether one of them is due at now (the caller must scan again).
+func (s *Supervision) planNext(ctx context.Context, tx *store.Tx, cases []*casemachine.Case, cfg *county.Config, now time.Time) (bool, error) {
+	ids := make([]string, 0, len(cases))
+	for _, c := range cases {
+		if c != nil && !c.State.Terminal() {
+			ids = append(ids, c.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return false, nil
+	}
+	stored, err := storedTimersOf(ctx, tx, ids)
+	if err != nil {
+		return false, err
+	}
+	var (
+		next []nextTimer
+		due  bool
+	)
+	for _, c := range cases {
+		if c == nil || c.State.Terminal() {
+			continue
+		}
+		st := stored[c.ID]
+		if len(st.unfired) > 0 {
+			continue
+		}
+		from := st.from
+		if !st.fromKnown {
+			// Timers stored before the day of planning was (whole plans
+			// then): its later timers have rows, so only what is still to
+			// come counts.
+			from = county.DateOf(now)
+		}
+		if t, ok := st.firstToFire(casemachine.Plan(c, cfg, from)); ok {
+			next = append(next, nextTimer{caseID: c.ID, timer: t, from: from})
+			due = due || !t.At.After(now)
+		}
+	}
+	return due, insertTimers(ctx, tx, next)
+}
+
+// firstToFire is the first timer of plan (in firing order) that has not
+// fired and whose breach has not been notified.
+func (st storedPlan) firstToFire(plan []casemachine.Timer) (casemachine.Timer, bool) {
+	for _, t := range plan {
+		if !st.fired[t.Key] && !st.breaches[breachOf(t)] {
+			return t, true
+		}
+	}
+	return casemachine.Timer{}, false
+}
+
+// nextTimer is a case's next timer to store, with the day its plan was made
+// from.
+type nextTimer struct {
+	caseID string
+	timer  casemachine.Timer
+	from   county.Date
+}
+
 // maxTimerRows bounds one insert of timers (SQLite allows 999 parameters in
-// a statement, nine a row).
+// a statement, ten a row).
 const maxTimerRows = 64
 
-var insertTimers = &store.MultiRow{
-	Head: `INSERT INTO supervision_timers (case_id, timer_key, kind, clock, step, step_kind, clock_due, fire_at, notify_leader) VALUES `,
-	Row:  `(?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+var insertTimerRows = &store.MultiRow{
+	Head: `INSERT INTO supervision_timers (case_id, timer_key, kind, clock, step, step_kind, clock_due, fire_at, notify_leader, planned_from) VALUES `,
+	Row:  `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	Tail: ` ON CONFLICT DO NOTHING`,
+}
+
+// insertTimers stores unfired timers. A row with the same key that fired
+// is kept (DO NOTHING), so no timer fires twice.
+func insertTimers(ctx context.Context, tx *store.Tx, ts []nextTimer) error {
+	for len(ts) > 0 {
+		n := min(len(ts), maxTimerRows)
+		args := make([]any, 0, 10*n)
+		for _, nt := range ts[:n] {
+			t := nt.timer
+			args = append(args, nt.caseID, t.Key, string(t.Kind), string(t.Clock), t.Step, string(t.StepKind), t.Due.String(), store.FormatTime(t.At), b2i(t.NotifyLeader), nt.from.String())
+		}
+		if _, err := tx.Exec(ctx, insertTimerRows.Text(n), args...); err != nil {
+			return fmt.Errorf("store %d timers (case %s first): %w", n, ts[0].caseID, err)
+		}
+		ts = ts[n:]
+	}
+	return nil
 }
 
 // breachKey identifies an overdue notice or a ladder step of one breach
@@ -359,24 +438,6 @@ type breachKey struct {
 
 func breachOf(t casemachine.Timer) breachKey {
 	return breachKey{kind: string(t.Kind), clock: string(t.Clock), due: t.Due.String(), stepKind: string(t.StepKind), step: t.Step}
-}
-
-// firedBreaches lists the case's overdue notices and ladder steps that fired.
-func firedBreaches(ctx context.Context, tx *store.Tx, caseID string) (map[breachKey]bool, error) {
-	rows, err := tx.Query(ctx, `SELECT kind, clock, clock_due, step_kind, step FROM supervision_timers WHERE case_id = ? AND fired_at IS NOT NULL AND kind <> 'reminder' AND kind <> 'lapse'`, caseID)
-	if err != nil {
-		return nil, fmt.Errorf("case %s fired timers: %w", caseID, err)
-	}
-	defer rows.Close()
-	out := map[breachKey]bool{}
-	for rows.Next() {
-		var k breachKey
-		if err := rows.Scan(&k.kind, &k.clock, &k.due, &k.stepKind, &k.step); err != nil {
-			return nil, fmt.Errorf("case %s fired timers: %w", caseID, err)
-		}
-		out[k] = true
-	}
-	return out, rows.Err()
 }
 
 // ListQuery filters GET /v1/cases.

@@ -208,7 +208,30 @@ func (s *Supervision) fireBatch(ctx context.Context, now time.Time) (int, bool, 
 		for _, l := range unmarked {
 			ids = append(ids, l...)
 		}
-		return markFired(ctx, tx, ids, now)
+		if err := markFired(ctx, tx, ids, now); err != nil {
+			return err
+		}
+		// Each case whose timer fired gets its next one (a case stores
+		// only its next timer: writePlan); one already due means another
+		// scan, and so may a re-plan's.
+		more = more || len(replanned) > 0
+		touched := make([]string, 0, len(cases))
+		for _, d := range due {
+			touched = append(touched, d.caseID)
+		}
+		slices.Sort(touched)
+		fireCases := make([]*casemachine.Case, 0, len(touched))
+		for _, id := range slices.Compact(touched) {
+			if c := cases[id]; c != nil {
+				fireCases = append(fireCases, c)
+			}
+		}
+		nextDue, err := s.planNext(ctx, tx, fireCases, cfg, now)
+		if err != nil {
+			return err
+		}
+		more = more || nextDue
+		return nil
 	})
 	if err != nil {
 		return 0, false, fmt.Errorf("fire due timers: %w", err)
