@@ -36,6 +36,10 @@ func TestTimerQueriesUseTheDueIndex(t *testing.T) {
 			"next": {nextFireQuery, "supervision_timers_due"},
 			"lock": {fill(lockCasesQuery[db.Dialect], `'["a","b"]'`), pk[0]},
 			"mark": {fill(markFiredQuery[db.Dialect], "'2026-01-01'", "'[1,2]'"), pk[1]},
+			// planNext's read of the batch's cases' timers: by case, not the
+			// table in id order.
+			"stored": {fill(storedTimersOfQuery[db.Dialect], `'["a","b"]'`), map[store.Dialect]string{
+				store.SQLite: "sqlite_autoindex_supervision_timers_1", store.Postgres: "supervision_timers_case_id_timer_key_key"}[db.Dialect]},
 		}
 		for name, qi := range queries {
 			q, index := qi[0], qi[1]
