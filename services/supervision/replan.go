@@ -205,8 +205,8 @@ func (s *Supervision) replanCase(ctx context.Context, tx *store.Tx, caseID strin
 
 // storedPlan is what a case's timer rows say: the keys of the unfired ones
 // (sorted), the keys of the fired ones, the breaches that fired, and the
-// day the latest timer was planned from (fromKnown false for rows stored
-// before that was recorded).
+// day the newest plan was made from (fromKnown false when all rows were
+// stored before that was recorded).
 type storedPlan struct {
 	unfired   []string
 	fired     map[string]bool
@@ -217,7 +217,7 @@ type storedPlan struct {
 
 // storedTimers reads a case's timer rows.
 func storedTimers(ctx context.Context, tx *store.Tx, caseID string) (storedPlan, error) {
-	rows, err := tx.Query(ctx, `SELECT case_id, timer_key, kind, clock, clock_due, step_kind, step, fired_at IS NOT NULL, planned_from FROM supervision_timers WHERE case_id = ? ORDER BY id`, caseID)
+	rows, err := tx.Query(ctx, `SELECT case_id, timer_key, kind, clock, clock_due, step_kind, step, fired_at IS NOT NULL, planned_from FROM supervision_timers WHERE case_id = ?`, caseID)
 	if err != nil {
 		return storedPlan{}, fmt.Errorf("case %s timers: %w", caseID, err)
 	}
@@ -236,8 +236,8 @@ func storedTimers(ctx context.Context, tx *store.Tx, caseID string) (storedPlan,
 // (the batch's ids as a JSON array, as lockCases); a case without rows is
 // missing from the map.
 var storedTimersOfQuery = map[store.Dialect]string{
-	store.SQLite:   `SELECT case_id, timer_key, kind, clock, clock_due, step_kind, step, fired_at IS NOT NULL, planned_from FROM supervision_timers WHERE case_id IN (SELECT value FROM json_each(?)) ORDER BY id`,
-	store.Postgres: `SELECT case_id, timer_key, kind, clock, clock_due, step_kind, step, fired_at IS NOT NULL, planned_from FROM supervision_timers WHERE case_id = ANY(ARRAY(SELECT json_array_elements_text(?::json))) ORDER BY id`,
+	store.SQLite:   `SELECT case_id, timer_key, kind, clock, clock_due, step_kind, step, fired_at IS NOT NULL, planned_from FROM supervision_timers WHERE case_id IN (SELECT value FROM json_each(?))`,
+	store.Postgres: `SELECT case_id, timer_key, kind, clock, clock_due, step_kind, step, fired_at IS NOT NULL, planned_from FROM supervision_timers WHERE case_id = ANY(ARRAY(SELECT json_array_elements_text(?::json)))`,
 }
 
 func storedTimersOf(ctx context.Context, tx *store.Tx, caseIDs []string) (map[string]storedPlan, error) {
@@ -252,8 +252,8 @@ func storedTimersOf(ctx context.Context, tx *store.Tx, caseIDs []string) (map[st
 	return plans, nil
 }
 
-// scanStoredPlans reads timer rows (in the order stored) into each case's
-// storedPlan, and closes rows.
+// scanStoredPlans reads timer rows into each case's storedPlan, and closes
+// rows.
 func scanStoredPlans(rows *sql.Rows) (map[string]storedPlan, error) {
 	defer rows.Close()
 	plans := map[string]storedPlan{}
@@ -271,13 +271,16 @@ func scanStoredPlans(rows *sql.Rows) (map[string]storedPlan, error) {
 		if !ok {
 			st = storedPlan{fired: map[string]bool{}, breaches: map[breachKey]bool{}}
 		}
-		st.fromKnown = from.Valid
 		if from.Valid {
 			d, err := county.ParseDate(from.String)
 			if err != nil {
 				return nil, fmt.Errorf("case %s timer %s: planned from: %w", id, key, err)
 			}
-			st.from = d
+			// Plans are made on the day they are stored, so the latest day
+			// is the newest plan's.
+			if !st.fromKnown || d.After(st.from) {
+				st.from, st.fromKnown = d, true
+			}
 		}
 		switch {
 		case !done:
