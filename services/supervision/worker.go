@@ -155,7 +155,9 @@ func scanDue(ctx context.Context, db querier, now time.Time, limit int) ([]dueTi
 // are held, and keep only the timers still unfired (another replica may
 // have fired some meanwhile; SQLite has one writer). A firing that changed a
 // case's clocks may have re-planned its timers: the case's later timers of
-// the batch are left to the next scan, which sees the new plan.
+// the batch are left to the next scan, which sees the new plan. Last, each
+// case whose timer fired stores its next one (planNext), and the batch asks
+// for another scan when that one is due already.
 func (s *Supervision) fireBatch(ctx context.Context, now time.Time) (int, bool, error) {
 	cfg := s.config()
 	var (
