@@ -121,9 +121,10 @@ func TestPlanIsNeverAFunctionOfWallClock(t *testing.T) {
 	c := assignedCase(t, cfg, "2026-06-01 09:00", eventsv1.Category_CATEGORY_COMPLAINT)
 	c = step(t, c, Command{Action: ActAcknowledge}, "2026-06-01 09:00")
 	c = step(t, c, Command{Action: ActAccept}, "2026-06-01 09:00")
-	var got []string
+	var got, keys []string
 	for _, tm := range Plan(c, cfg, county.DateOf(at("2026-06-01 09:00"))) {
 		got = append(got, fmt.Sprintf("%s %s %s %d %t", county.DateOf(tm.At), tm.Kind, tm.StepKind, tm.Step, tm.NotifyLeader))
+		keys = append(keys, tm.Key)
 	}
 	want := []string{
 		"2026-07-01 reminder  0 false",
@@ -137,6 +138,21 @@ func TestPlanIsNeverAFunctionOfWallClock(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("plan:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// Keys are stored with the timers (a fired one is never planned again
+	// by its key): their form must not change.
+	wantKeys := []string{
+		"handling|2026-07-31|reminder|0|2026-07-01",
+		"handling|2026-07-31|reminder|0|2026-07-16",
+		"handling|2026-07-31|reminder|0|2026-07-28",
+		"handling|2026-07-31|overdue|0|2026-08-01",
+		"handling|2026-07-31|escalation|1|2026-08-01",
+		"handling|2026-07-31|escalation|2|2026-08-08",
+		"handling|2026-07-31|escalation|3|2026-08-16",
+		"handling|2026-07-31|escalation|4|2026-08-31",
+	}
+	if !slices.Equal(keys, wantKeys) {
+		t.Fatalf("timer keys:\n%s\nwant\n%s", strings.Join(keys, "\n"), strings.Join(wantKeys, "\n"))
 	}
 	// Planning later leaves out reminders already past, never the breach.
 	late := Plan(c, cfg, county.DateOf(at("2026-07-20 09:00")))
@@ -211,5 +227,26 @@ func TestAccusationIsInvisibleToTheAccused(t *testing.T) {
 	c.Category = county.CategoryComplaint
 	if !c.VisibleTo("zjj") {
 		t.Fatal("a co-department of a complaint does not see it")
+	}
+}
+
+// timerKey writes what fmt wrote before it ("%s|%s|%s|%d|%s"), for any
+// clock, kind, step and dates: stored keys must keep matching.
+func TestTimerKeyKeepsItsStoredForm(t *testing.T) {
+	days := []string{"2026-01-01 00:00", "2026-12-31 23:59", "2031-02-28 12:00"}
+	for _, clk := range []ClockKind{ClockHandling, ClockEvaluation, ClockReviewRequest} {
+		for _, kind := range []TimerKind{TimerReminder, TimerOverdue, TimerEscalation, TimerLapse} {
+			for _, st := range []int{0, 1, 9, 10, 123} {
+				for _, due := range days {
+					for _, fire := range days {
+						tm := Timer{Clock: clk, Kind: kind, Step: st, Due: county.DateOf(at(due)), At: at(fire)}
+						want := fmt.Sprintf("%s|%s|%s|%d|%s", tm.Clock, tm.Due, tm.Kind, tm.Step, county.DateOf(tm.At))
+						if got := timerKey(&tm); got != want {
+							t.Fatalf("timerKey %q, want %q", got, want)
+						}
+					}
+				}
+			}
+		}
 	}
 }
