@@ -92,7 +92,7 @@ func (s *Supervision) persist(ctx context.Context, tx *store.Tx, old *casemachin
 		return err
 	}
 	if old == nil || !slices.Equal(old.Visibility(), n.Visibility()) {
-		if err := saveAccess(ctx, tx, n); err != nil {
+		if err := saveAccess(ctx, tx, n, old != nil); err != nil {
 			return err
 		}
 	}
@@ -155,9 +155,14 @@ func saveCase(ctx context.Context, tx *store.Tx, exists bool, c *casemachine.Cas
 	return nil
 }
 
-func saveAccess(ctx context.Context, tx *store.Tx, c *casemachine.Case) error {
-	if _, err := tx.Exec(ctx, `DELETE FROM supervision_case_access WHERE case_id = ?`, c.ID); err != nil {
-		return fmt.Errorf("case %s access: %w", c.ID, err)
+// saveAccess writes which departments may see the case; exists: the case
+// was stored before, so its rows are replaced (cases are never deleted, so
+// a new one has none).
+func saveAccess(ctx context.Context, tx *store.Tx, c *casemachine.Case, exists bool) error {
+	if exists {
+		if _, err := tx.Exec(ctx, `DELETE FROM supervision_case_access WHERE case_id = ?`, c.ID); err != nil {
+			return fmt.Errorf("case %s access: %w", c.ID, err)
+		}
 	}
 	for _, d := range c.Visibility() {
 		if _, err := tx.Exec(ctx, `INSERT INTO supervision_case_access (department, case_id) VALUES (?, ?)`, d, c.ID); err != nil {
