@@ -8,7 +8,6 @@ package outbox
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -111,13 +110,13 @@ func (o *Outbox) Enqueue(ctx context.Context, tx *store.Tx, envs ...*eventsv1.En
 			return fmt.Errorf("outbox enqueue: %w", err)
 		}
 		tracing.Inject(ctx, &msg.Headers)
-		headers, err := json.Marshal(msg.Headers)
+		headers, err := encodeHeaders(msg.Headers)
 		if err != nil {
 			return fmt.Errorf("outbox enqueue %s: headers: %w", env.EventId, err)
 		}
 		if _, err := tx.Exec(ctx,
 			`INSERT INTO outbox (event_id, topic, msg_key, payload, headers, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			env.EventId, topic, msg.Key, msg.Value, string(headers), store.FormatTime(o.now())); err != nil {
+			env.EventId, topic, msg.Key, msg.Value, headers, store.FormatTime(o.now())); err != nil {
 			return fmt.Errorf("outbox enqueue %s: %w", env.EventId, err)
 		}
 	}

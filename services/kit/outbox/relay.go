@@ -2,7 +2,6 @@ package outbox
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -255,8 +254,8 @@ func (o *Outbox) unsent(ctx context.Context, limit int) ([]row, error) {
 		if err := rs.Scan(&rw.id, &rw.msg.Topic, &rw.msg.Key, &rw.msg.Value, &headers); err != nil {
 			return nil, fmt.Errorf("outbox: read unsent: %w", err)
 		}
-		if err := json.Unmarshal([]byte(headers), &rw.msg.Headers); err != nil {
-			return nil, fmt.Errorf("outbox: row %d headers: %w", rw.id, err)
+		if rw.msg.Headers, err = decodeHeaders(headers); err != nil {
+			return nil, fmt.Errorf("outbox: row %d: %w", rw.id, err)
 		}
 		out = append(out, rw)
 	}
