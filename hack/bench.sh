@@ -60,6 +60,8 @@ echo
 if want kit; then
 	echo "## kit: raw kafka-go vs outbox→inbox — $count runs of $benchtime messages; 32 producers, one message per call; 1 KiB; 6 partitions; acks=all"
 	(cd services && XINFANG_TEST_BROKERS="$addr" go test -run '^$' -bench . -benchtime "$benchtime" -count "$count" ./kit/kitbench/) | tee "$work/kit.txt" | grep -E '^Benchmark'
+	echo "## kit: an outbox row's headers written and read by hand vs encoding/json, same run"
+	(cd services && go test -run '^$' -bench Headers -count 3 ./kit/outbox/) | grep -E '^Benchmark'
 	echo
 fi
 
