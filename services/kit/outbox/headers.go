@@ -113,7 +113,7 @@ func parseHeaders(s string) (hs []kafka.Header, ok bool) {
 				return nil, false
 			}
 			end = strings.IndexByte(rest, '"')
-			if end < 0 {
+			if end < 0 || !plainBase64(rest[:end]) {
 				return nil, false
 			}
 			from := len(values)
@@ -136,4 +136,16 @@ func parseHeaders(s string) (hs []kafka.Header, ok bool) {
 			return nil, false
 		}
 	}
+}
+
+// plainBase64 says whether v holds only the standard alphabet and padding:
+// the base64 decoder skips line breaks, which JSON refuses in a string.
+func plainBase64(v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/' || c == '=') {
+			return false
+		}
+	}
+	return true
 }

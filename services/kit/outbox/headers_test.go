@@ -75,7 +75,7 @@ func TestHeadersReadAsEncodingJSONReadsThem(t *testing.T) {
 			t.Errorf("decodeHeaders(%s) = %#v (%v), encoding/json %#v", s, got, err, want)
 		}
 	}
-	for _, bad := range []string{``, `[`, `[{"Key":"a","Value":"not base64!"}]`, `[{"Key":"a","Value":"eA=="}`, `{"Key":"a"}`, `[{"Key":"a","Value":"eA=="}]x`} {
+	for _, bad := range []string{"[{\"Key\":\"a\",\"Value\":\"eA\n==\"}]", ``, `[`, `[{"Key":"a","Value":"not base64!"}]`, `[{"Key":"a","Value":"eA=="}`, `{"Key":"a"}`, `[{"Key":"a","Value":"eA=="}]x`} {
 		if hs, err := decodeHeaders(bad); err == nil {
 			t.Errorf("decodeHeaders(%q) = %#v, want an error", bad, hs)
 		}
