@@ -215,9 +215,12 @@ type storedPlan struct {
 	fromKnown bool
 }
 
+// storedTimersColumns are what storedPlan is made of (scanStoredPlans).
+const storedTimersColumns = `SELECT case_id, timer_key, kind, clock, clock_due, step_kind, step, fired_at IS NOT NULL, planned_from FROM supervision_timers`
+
 // storedTimers reads a case's timer rows.
 func storedTimers(ctx context.Context, tx *store.Tx, caseID string) (storedPlan, error) {
-	rows, err := tx.Query(ctx, `SELECT case_id, timer_key, kind, clock, clock_due, step_kind, step, fired_at IS NOT NULL, planned_from FROM supervision_timers WHERE case_id = ?`, caseID)
+	rows, err := tx.Query(ctx, storedTimersColumns+` WHERE case_id = ?`, caseID)
 	if err != nil {
 		return storedPlan{}, fmt.Errorf("case %s timers: %w", caseID, err)
 	}
@@ -225,19 +228,15 @@ func storedTimers(ctx context.Context, tx *store.Tx, caseID string) (storedPlan,
 	if err != nil {
 		return storedPlan{}, fmt.Errorf("case %s timers: %w", caseID, err)
 	}
-	st, ok := plans[caseID]
-	if !ok {
-		st = storedPlan{fired: map[string]bool{}, breaches: map[breachKey]bool{}}
-	}
-	return st, nil
+	return plans[caseID], nil // none stored: nothing fired, nothing pending
 }
 
 // storedTimersOf reads the timer rows of several cases in one statement
 // (the batch's ids as a JSON array, as lockCases); a case without rows is
 // missing from the map.
 var storedTimersOfQuery = map[store.Dialect]string{
-	store.SQLite:   `SELECT case_id, timer_key, kind, clock, clock_due, step_kind, step, fired_at IS NOT NULL, planned_from FROM supervision_timers WHERE case_id IN (SELECT value FROM json_each(?))`,
-	store.Postgres: `SELECT case_id, timer_key, kind, clock, clock_due, step_kind, step, fired_at IS NOT NULL, planned_from FROM supervision_timers WHERE case_id = ANY(ARRAY(SELECT json_array_elements_text(?::json)))`,
+	store.SQLite:   storedTimersColumns + ` WHERE case_id IN (SELECT value FROM json_each(?))`,
+	store.Postgres: storedTimersColumns + ` WHERE case_id = ANY(ARRAY(SELECT json_array_elements_text(?::json)))`,
 }
 
 func storedTimersOf(ctx context.Context, tx *store.Tx, caseIDs []string) (map[string]storedPlan, error) {

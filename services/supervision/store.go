@@ -347,10 +347,11 @@ func (s *Supervision) writePlan(ctx context.Context, tx *store.Tx, caseID string
 // statement and the timers stored by one, as the batch fired them. It says
 // whether one of them is due at now (the caller must scan again).
 func (s *Supervision) planNext(ctx context.Context, tx *store.Tx, cases []*casemachine.Case, cfg *county.Config, now time.Time) (bool, error) {
+	open := make([]*casemachine.Case, 0, len(cases))
 	ids := make([]string, 0, len(cases))
 	for _, c := range cases {
 		if c != nil && !c.State.Terminal() {
-			ids = append(ids, c.ID)
+			open, ids = append(open, c), append(ids, c.ID)
 		}
 	}
 	if len(ids) == 0 {
@@ -364,10 +365,7 @@ func (s *Supervision) planNext(ctx context.Context, tx *store.Tx, cases []*casem
 		next []nextTimer
 		due  bool
 	)
-	for _, c := range cases {
-		if c == nil || c.State.Terminal() {
-			continue
-		}
+	for _, c := range open {
 		st := stored[c.ID]
 		if len(st.unfired) > 0 {
 			continue
