@@ -26,8 +26,9 @@ const instrumentationName = "xinfang.io/services/kit/kafkatransport"
 type Publisher struct {
 	w       *kafka.Writer
 	tracer  trace.Tracer
-	written *prometheus.CounterVec
-	latency *prometheus.HistogramVec
+	written  *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	requests prometheus.Counter
 }
 
 // NewPublisher wraps w. Metrics register on reg when it is not nil.
@@ -44,18 +45,24 @@ func NewPublisher(w *kafka.Writer, reg prometheus.Registerer) *Publisher {
 			Help:    "Time to write one batch to Kafka with acks from all replicas.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, []string{"outcome"}),
+		requests: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "xinfang_kafka_produce_requests_total",
+			Help: "Produce requests sent: one per partition leader per publish, retries included.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(p.written, p.latency)
+		reg.MustRegister(p.written, p.latency, p.requests)
 	}
 	return p
 }
 
-// Writer returns the underlying writer.
+// Writer returns the underlying writer: its connections, balancer, acks and
+// retry settings are what Publish uses; its batching is not (see produceNow).
 func (p *Publisher) Writer() *kafka.Writer { return p.w }
 
-// Publish writes msgs synchronously; it returns when every message is
-// acknowledged or the write failed. Messages must name their topic.
+// Publish writes msgs synchronously and at once; it returns when every
+// message is acknowledged or the write failed. Messages must name their
+// topic; each gets the partition and offset it was written to.
 func (p *Publisher) Publish(ctx context.Context, msgs ...kafka.Message) error {
 	if len(msgs) == 0 {
 		return nil
@@ -90,7 +97,7 @@ func (p *Publisher) Publish(ctx context.Context, msgs ...kafka.Message) error {
 		spans[i] = span
 	}
 	start := time.Now()
-	err := p.w.WriteMessages(ctx, msgs...)
+	err := p.produceNow(ctx, msgs)
 	outcome := "ok"
 	if err != nil {
 		outcome = "error"
