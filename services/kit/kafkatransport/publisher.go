@@ -24,8 +24,8 @@ const instrumentationName = "xinfang.io/services/kit/kafkatransport"
 // context; otherwise of ctx. The producer span's context replaces the
 // message's trace headers, so the consumer's span is parented on it.
 type Publisher struct {
-	w       *kafka.Writer
-	tracer  trace.Tracer
+	w        *kafka.Writer
+	tracer   trace.Tracer
 	written  *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	requests prometheus.Counter
