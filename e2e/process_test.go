@@ -28,6 +28,16 @@ var (
 	buildErr  error
 )
 
+// TestMain removes the binaries built for the run: 125–180 MB a run, which
+// filled the disk after a few hundred runs of the benchmarks.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 func binaries(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {

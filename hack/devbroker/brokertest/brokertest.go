@@ -35,6 +35,9 @@ type Broker struct {
 	err    error // from Wait; read only after exited is closed
 }
 
+// Pid is the broker process's id (for its CPU time in benchmarks).
+func (b *Broker) Pid() int { return b.cmd.Process.Pid }
+
 // Build compiles the broker into a test temp dir and returns the binary.
 func Build(t testing.TB) string {
 	t.Helper()
