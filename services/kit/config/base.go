@@ -76,7 +76,7 @@ func (b *Base) Register(s *Set, service string) {
 	s.String(&b.KafkaSASLPasswordFile, "kafka-sasl-password-file", "XINFANG_KAFKA_SASL_PASSWORD_FILE", "", "file holding the SASL password (never a flag or variable of its own)")
 	s.Bool(&b.CreateTopics, "kafka-create-topics", "XINFANG_KAFKA_CREATE_TOPICS", true, "create the county's topics at start when missing (the operator provisions them in clusters)")
 	s.Int(&b.TopicPartitions, "kafka-partitions", "XINFANG_KAFKA_PARTITIONS", 6, "partitions of topics this service creates")
-	s.Duration(&b.KafkaBatch, "kafka-batch-timeout", "XINFANG_KAFKA_BATCH_TIMEOUT", 2*time.Millisecond, "longest wait to fill a produce batch")
+	s.Duration(&b.KafkaBatch, "kafka-batch-timeout", "XINFANG_KAFKA_BATCH_TIMEOUT", 2*time.Millisecond, "longest wait to fill a produce batch of dead letters (events are produced at once)")
 	s.String(&b.DBDriver, "db-driver", "XINFANG_DB_DRIVER", "sqlite", "database: sqlite (embedded) or postgres")
 	s.String(&b.DBDSN, "db-dsn", "XINFANG_DB_DSN", filepath.Join(".dev", service+".db"), "SQLite file path, or PostgreSQL URL (postgres://…)")
 	// Statistics' reads are all keyed lookups whose generic plans are good

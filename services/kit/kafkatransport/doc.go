@@ -1,7 +1,8 @@
 // Package kafkatransport is the Kafka transport of the service kit, the
 // counterpart of go-kit's transport/http: a Publisher that writes with safe
-// settings (acks=all, small batch timeout, hash partitioning by case id) and
-// carries trace context in headers, a Subscriber that decodes a message and
+// settings (acks=all, hash partitioning by case id, retries of what a retry
+// can fix), at once — one produce request per partition leader, no linger
+// (produce.go) — and carries trace context in headers, a Subscriber that decodes a message and
 // calls a go-kit endpoint, and a Consumer that runs a consumer group with
 // FetchMessage + CommitMessages, bounded retries with backoff, and a
 // dead-letter topic so a poison message never blocks its partition.

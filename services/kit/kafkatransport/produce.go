@@ -207,7 +207,13 @@ func leaders(meta *metadataAPI.Response, parts []*partitionWrite) error {
 // sendAll sends one produce request per leader, in parallel, and records each
 // partition's outcome in its partitionWrite and the written messages' offsets.
 func (p *Publisher) sendAll(ctx context.Context, msgs []kafka.Message, parts []*partitionWrite) {
-	sort.SliceStable(parts, func(i, j int) bool { return parts[i].leader < parts[j].leader })
+	// By leader, then topic: a request names each of its topics once.
+	sort.SliceStable(parts, func(i, j int) bool {
+		if parts[i].leader != parts[j].leader {
+			return parts[i].leader < parts[j].leader
+		}
+		return parts[i].topic < parts[j].topic
+	})
 	var wg sync.WaitGroup
 	for start := 0; start < len(parts); {
 		end := start + 1
@@ -287,7 +293,10 @@ func (p *Publisher) send(ctx context.Context, msgs []kafka.Message, group []*par
 }
 
 // retriable is what kafka-go's Writer retries: temporary Kafka errors and
-// broken connections; also a connection that could not be made or timed out.
+// broken connections; also a connection that could not be made or timed
+// out, and a request the transport could not route because its metadata
+// changed under it (a partition without a leader, or leaders that no longer
+// match the grouping).
 func retriable(ctx context.Context, err error) bool {
 	if ctx.Err() != nil {
 		return false
@@ -299,6 +308,10 @@ func retriable(ctx context.Context, err error) bool {
 	var ke kafka.Error
 	if errors.As(err, &ke) {
 		return false
+	}
+	var routing *produceAPI.Error
+	if errors.As(err, &routing) {
+		return true
 	}
 	var ne net.Error
 	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -325,4 +326,41 @@ func TestPublishRefusesWhatItCannotWrite(t *testing.T) {
 			t.Fatal("publish succeeded with the cluster closed")
 		}
 	})
+}
+
+// A call spanning topics goes to a leader in one request, each topic named
+// once, and every message reaches its own topic.
+func TestPublishSendsSeveralTopicsInOneRequest(t *testing.T) {
+	brokers := brokertest.Start(t) // one broker: the leader of every partition
+	a, b := brokertest.Topic(t, brokers, 2), brokertest.Topic(t, brokers, 2)
+	reg := prometheus.NewRegistry()
+	pub := kt.NewPublisher(kt.NewWriter(kt.WriterConfig{Brokers: brokers}), reg)
+	defer pub.Close()
+	var msgs []kafka.Message
+	for i := 0; i < 12; i++ {
+		topic := a
+		if i%2 == 1 {
+			topic = b
+		}
+		msgs = append(msgs, kafka.Message{Topic: topic, Key: []byte(fmt.Sprintf("case-%d", i/3)), Value: []byte(fmt.Sprintf("%s/%d", topic, i))})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := pub.Publish(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	if got := produceRequests(t, reg); got != 1 {
+		t.Errorf("produce requests = %d, want 1", got)
+	}
+	for _, topic := range []string{a, b} {
+		got := brokertest.Messages(t, brokers, topic, 2, 6)
+		if len(got) != 6 {
+			t.Errorf("%s holds %d messages, want 6", topic, len(got))
+		}
+		for _, m := range got {
+			if !strings.HasPrefix(string(m.Value), topic+"/") {
+				t.Errorf("%s holds %q", topic, m.Value)
+			}
+		}
+	}
 }
