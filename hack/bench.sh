@@ -62,6 +62,8 @@ if want kit; then
 	(cd services && XINFANG_TEST_BROKERS="$addr" go test -run '^$' -bench . -benchtime "$benchtime" -count "$count" ./kit/kitbench/) | tee "$work/kit.txt" | grep -E '^Benchmark'
 	echo "## kit: an outbox row's headers written and read by hand vs encoding/json, same run"
 	(cd services && go test -run '^$' -bench Headers -count 3 ./kit/outbox/) | grep -E '^Benchmark'
+	echo "## kit: one relay's publishes, kafka-go's Writer (2 ms batch timeout) vs the Publisher (at once), same broker; ns/op = one acknowledged call"
+	(cd services && XINFANG_TEST_BROKERS="$addr" go test -run '^$' -bench Publish -benchtime 2000x -count 3 ./kit/kafkatransport/) | grep -E '^Benchmark'
 	echo
 fi
 
