@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -41,7 +42,7 @@ func (p *Publisher) produceNow(ctx context.Context, msgs []kafka.Message) error 
 	}
 	topics := make([]string, 0, 2)
 	for _, pw := range parts {
-		if !contains(topics, pw.topic) {
+		if !slices.Contains(topics, pw.topic) {
 			topics = append(topics, pw.topic)
 		}
 	}
@@ -51,7 +52,7 @@ func (p *Publisher) produceNow(ctx context.Context, msgs []kafka.Message) error 
 	}
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
-			if err := sleep(ctx, backoff(attempt, w.WriteBackoffMin, w.WriteBackoffMax)); err != nil {
+			if err := sleepCtx(ctx, backoff(attempt, w.WriteBackoffMin, w.WriteBackoffMax)); err != nil {
 				return err
 			}
 			if meta, err = p.metadata(ctx, topics); err != nil {
@@ -111,7 +112,7 @@ func (p *Publisher) assign(ctx context.Context, msgs []kafka.Message) ([]*partit
 		if t == "" {
 			return nil, nil, errors.New("message without a topic")
 		}
-		if !contains(topics, t) {
+		if !slices.Contains(topics, t) {
 			topics = append(topics, t)
 		}
 	}
@@ -331,26 +332,6 @@ func backoff(attempt int, min, max time.Duration) time.Duration {
 		d = max
 	}
 	return d
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // partitionList is 0…n-1, the form a kafka.Balancer takes, shared between
