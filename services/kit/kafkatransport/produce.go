@@ -29,17 +29,41 @@ import (
 // the topic's partitions), so a case keeps its partition across this change.
 // The partitions are grouped by their leader and each leader gets one produce
 // request carrying all of them, in parallel across leaders: a Kafka producer's
-// request, where the Writer sends one request per partition. A partition whose
+// request, where the Writer sends one request per partition. A partition
+// gets at most one record batch a request (the Writer's BatchSize messages,
+// maxBatchBytes); what is beyond it follows in the next request. A partition whose
 // write fails with a retriable error (a leader change, a broken connection) is
 // sent again after a backoff, up to the Writer's MaxAttempts; the others are
 // not sent twice. Publish fails if any partition does; its caller retries the
 // whole call and consumers drop the duplicates.
 func (p *Publisher) produceNow(ctx context.Context, msgs []kafka.Message) error {
-	w := p.w
 	parts, meta, err := p.assign(ctx, msgs)
 	if err != nil {
 		return err
 	}
+	// A partition's messages beyond one record batch go in later waves, in
+	// order: wave n+1 is sent once wave n is written.
+	for wave := 0; len(parts) > 0; wave++ {
+		var now, later []*partitionWrite
+		for _, pw := range parts {
+			if pw.wave == wave {
+				now = append(now, pw)
+			} else {
+				later = append(later, pw)
+			}
+		}
+		if meta, err = p.write(ctx, msgs, now, meta); err != nil {
+			return err
+		}
+		parts = later
+	}
+	return nil
+}
+
+// write sends parts (at most one per partition), retrying the refused ones,
+// and returns the metadata it last used.
+func (p *Publisher) write(ctx context.Context, msgs []kafka.Message, parts []*partitionWrite, meta *metadataAPI.Response) (*metadataAPI.Response, error) {
+	w := p.w
 	topics := make([]string, 0, 2)
 	for _, pw := range parts {
 		if !slices.Contains(topics, pw.topic) {
@@ -50,23 +74,24 @@ func (p *Publisher) produceNow(ctx context.Context, msgs []kafka.Message) error 
 	if attempts <= 0 {
 		attempts = 10
 	}
+	var err error
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			if err := sleepCtx(ctx, backoff(attempt, w.WriteBackoffMin, w.WriteBackoffMax)); err != nil {
-				return err
+				return meta, err
 			}
 			if meta, err = p.metadata(ctx, topics); err != nil {
 				if attempt+1 < attempts && retriable(ctx, err) {
 					continue
 				}
-				return err
+				return meta, err
 			}
 		}
 		if err := leaders(meta, parts); err != nil {
 			if attempt+1 < attempts {
 				continue
 			}
-			return err
+			return meta, err
 		}
 		p.sendAll(ctx, msgs, parts)
 		pending := parts[:0]
@@ -76,25 +101,42 @@ func (p *Publisher) produceNow(ctx context.Context, msgs []kafka.Message) error 
 				continue
 			}
 			if !retriable(ctx, pw.err) {
-				return pw.failure()
+				return meta, pw.failure()
 			}
 			failed = pw
 			pending = append(pending, pw)
 		}
 		if len(pending) == 0 {
-			return nil
+			return meta, nil
 		}
 		if attempt+1 >= attempts {
-			return failed.failure()
+			return meta, failed.failure()
 		}
 		parts = pending
 	}
+}
+
+// maxBatchBytes bounds the records sent to one partition in one request,
+// under Kafka's default message.max.bytes (1,048,588 bytes a record batch):
+// a relay run of large petitions for a few cases would otherwise be refused
+// as too large on every retry. recordBytes over-estimates a record's
+// encoded size, so the bound holds with the batch's own header.
+const maxBatchBytes = 1_000_000
+
+func recordBytes(m *kafka.Message) int {
+	n := len(m.Key) + len(m.Value) + 32 // lengths, attributes, offset and time deltas
+	for _, h := range m.Headers {
+		n += len(h.Key) + len(h.Value) + 10
+	}
+	return n
 }
 
 // partitionWrite is one topic partition's share of a Publish call.
 type partitionWrite struct {
 	topic     string
 	partition int32
+	wave      int // the partition's n-th record batch of the call
+	bytes     int // recordBytes of msgs
 	leader    int32
 	msgs      []int32 // indexes into the call's messages, in order
 	err       error
@@ -104,7 +146,9 @@ func (pw *partitionWrite) failure() error {
 	return fmt.Errorf("produce %d messages to %s partition %d: %w", len(pw.msgs), pw.topic, pw.partition, pw.err)
 }
 
-// assign chooses each message's partition and groups the messages by it.
+// assign chooses each message's partition and groups the messages by it, in
+// record batches of at most the Writer's BatchSize messages and
+// maxBatchBytes.
 func (p *Publisher) assign(ctx context.Context, msgs []kafka.Message) ([]*partitionWrite, *metadataAPI.Response, error) {
 	var topics []string
 	for i := range msgs {
@@ -130,17 +174,27 @@ func (p *Publisher) assign(ctx context.Context, msgs []kafka.Message) ([]*partit
 	}
 	byKey := make(map[key]*partitionWrite, 4)
 	var parts []*partitionWrite
+	maxCount := p.w.BatchSize
+	if maxCount <= 0 {
+		maxCount = 100 // kafka-go's default
+	}
 	for i := range msgs {
 		m := &msgs[i]
 		m.Partition = balancer.Balance(*m, partitionList(len(topicOf(meta, m.Topic).Partitions))...)
 		k := key{m.Topic, int32(m.Partition)}
+		size := recordBytes(m)
 		pw := byKey[k]
-		if pw == nil {
-			pw = &partitionWrite{topic: k.topic, partition: k.partition}
+		if pw == nil || len(pw.msgs) >= maxCount || pw.bytes+size > maxBatchBytes {
+			next := &partitionWrite{topic: k.topic, partition: k.partition}
+			if pw != nil {
+				next.wave = pw.wave + 1
+			}
+			pw = next
 			byKey[k] = pw
 			parts = append(parts, pw)
 		}
 		pw.msgs = append(pw.msgs, int32(i))
+		pw.bytes += size
 	}
 	return parts, meta, nil
 }

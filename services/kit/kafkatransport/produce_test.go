@@ -364,3 +364,37 @@ func TestPublishSendsSeveralTopicsInOneRequest(t *testing.T) {
 		}
 	}
 }
+
+// A run larger than the broker takes in one record batch (message.max.bytes,
+// 1 MiB by default) goes out in several, in order: 200 petitions of 20 KiB
+// for one case would otherwise be refused as too large on every retry of
+// the relay.
+func TestPublishSplitsARunLargerThanABatch(t *testing.T) {
+	brokers := brokertest.Start(t)
+	topic := brokertest.Topic(t, brokers, 2)
+	reg := prometheus.NewRegistry()
+	pub := kt.NewPublisher(kt.NewWriter(kt.WriterConfig{Brokers: brokers}), reg)
+	defer pub.Close()
+	big := strings.Repeat("事", 20<<10/3)
+	var msgs []kafka.Message
+	for i := 0; i < 200; i++ {
+		msgs = append(msgs, kafka.Message{Topic: topic, Key: []byte("case-1"), Value: []byte(fmt.Sprintf("%03d %s", i, big))})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := pub.Publish(ctx, msgs...); err != nil {
+		t.Fatalf("publish 200 × 20 KiB for one case: %v", err)
+	}
+	if n := produceRequests(t, reg); n < 4 {
+		t.Errorf("%d produce requests for 4 MiB to one partition", n)
+	}
+	got := brokertest.Messages(t, brokers, topic, 2, len(msgs))
+	if len(got) != len(msgs) {
+		t.Fatalf("%d messages on the topic, want %d", len(got), len(msgs))
+	}
+	for i, m := range got {
+		if want := fmt.Sprintf("%03d ", i); string(m.Value[:4]) != want {
+			t.Fatalf("message %d is %q…, want %q…: out of order", i, m.Value[:4], want)
+		}
+	}
+}
