@@ -226,10 +226,11 @@ func readDims(ctx context.Context, q querier, out map[string]sums, sc scope, per
 	}
 	defer rows.Close()
 	dim, key := dims[0], ""
-	row := newCounterRow(len(ms), &key)
+	lead := []any{&key}
 	if len(dims) > 1 {
-		row = newCounterRow(len(ms), &dim, &key)
+		lead = []any{&dim, &key}
 	}
+	row := newCounterRow(len(ms), lead...)
 	for rows.Next() {
 		if err := row.scan(rows); err != nil {
 			return err

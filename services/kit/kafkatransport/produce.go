@@ -64,12 +64,7 @@ func (p *Publisher) produceNow(ctx context.Context, msgs []kafka.Message) error 
 // and returns the metadata it last used.
 func (p *Publisher) write(ctx context.Context, msgs []kafka.Message, parts []*partitionWrite, meta *metadataAPI.Response) (*metadataAPI.Response, error) {
 	w := p.w
-	topics := make([]string, 0, 2)
-	for _, pw := range parts {
-		if !slices.Contains(topics, pw.topic) {
-			topics = append(topics, pw.topic)
-		}
-	}
+	var topics []string // of the parts, for a retry's fresh metadata
 	attempts := w.MaxAttempts
 	if attempts <= 0 {
 		attempts = 10
@@ -79,6 +74,13 @@ func (p *Publisher) write(ctx context.Context, msgs []kafka.Message, parts []*pa
 		if attempt > 0 {
 			if err := sleepCtx(ctx, backoff(attempt, w.WriteBackoffMin, w.WriteBackoffMax)); err != nil {
 				return meta, err
+			}
+			if topics == nil {
+				for _, pw := range parts {
+					if !slices.Contains(topics, pw.topic) {
+						topics = append(topics, pw.topic)
+					}
+				}
 			}
 			if meta, err = p.metadata(ctx, topics); err != nil {
 				if attempt+1 < attempts && retriable(ctx, err) {
