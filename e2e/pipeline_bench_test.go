@@ -171,11 +171,7 @@ func (p *pipeline) waitThrough(b *testing.B, n int64, within time.Duration) {
 func (p *pipeline) saturate(b *testing.B, clients int) {
 	p.s.byChannel = map[string]int64{}
 	stopProfiles := p.profile(b, "max")
-	cpu, driver := p.cpuSeconds(b), cpuSeconds(b, os.Getpid())
-	broker := 0.0
-	if p.c.broker != nil { // the county's own broker process (not a shared one)
-		broker = cpuSeconds(b, p.c.broker.Pid())
-	}
+	cpu := p.startCPU(b)
 	b.ResetTimer()
 	start := time.Now()
 	if err := p.c.send(b.N, clients, p.sent, &p.s); err != nil {
@@ -186,17 +182,7 @@ func (p *pipeline) saturate(b *testing.B, clients int) {
 	p.waitThrough(b, int64(p.sent), 5*time.Minute)
 	elapsed := time.Since(start)
 	b.StopTimer()
-	var total float64
-	for name, after := range p.cpuSeconds(b) {
-		used := (after - cpu[name]) * 1000 / float64(b.N)
-		b.ReportMetric(used, name+"-cpu-ms/petition")
-		total += used
-	}
-	b.ReportMetric(total, "services-cpu-ms/petition")
-	b.ReportMetric((cpuSeconds(b, os.Getpid())-driver)*1000/float64(b.N), "driver-cpu-ms/petition")
-	if p.c.broker != nil {
-		b.ReportMetric((cpuSeconds(b, p.c.broker.Pid())-broker)*1000/float64(b.N), "broker-cpu-ms/petition")
-	}
+	p.reportCPU(b, cpu, b.N)
 	for _, name := range serviceNames {
 		if sizes, err := batchSizes(p.c.url[name]); err == nil && sizes != "" {
 			b.Logf("%s: mean batch %s", name, sizes)
@@ -206,6 +192,36 @@ func (p *pipeline) saturate(b *testing.B, clients int) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "petitions/s")
 	b.ReportMetric(float64(b.N)/accepted.Seconds(), "accepted/s")
 	b.ReportMetric(0, "ns/op")
+}
+
+// cpuAt is the CPU time the services, the load generator and the county's
+// own broker process (not a shared one) had used at a run's start.
+type cpuAt struct {
+	services       map[string]float64
+	driver, broker float64
+}
+
+func (p *pipeline) startCPU(b *testing.B) cpuAt {
+	at := cpuAt{services: p.cpuSeconds(b), driver: cpuSeconds(b, os.Getpid())}
+	if p.c.broker != nil {
+		at.broker = cpuSeconds(b, p.c.broker.Pid())
+	}
+	return at
+}
+
+// reportCPU reports what each process used since start per petition of n.
+func (p *pipeline) reportCPU(b *testing.B, start cpuAt, n int) {
+	var total float64
+	for name, after := range p.cpuSeconds(b) {
+		used := (after - start.services[name]) * 1000 / float64(n)
+		b.ReportMetric(used, name+"-cpu-ms/petition")
+		total += used
+	}
+	b.ReportMetric(total, "services-cpu-ms/petition")
+	b.ReportMetric((cpuSeconds(b, os.Getpid())-start.driver)*1000/float64(n), "driver-cpu-ms/petition")
+	if p.c.broker != nil {
+		b.ReportMetric((cpuSeconds(b, p.c.broker.Pid())-start.broker)*1000/float64(n), "broker-cpu-ms/petition")
+	}
 }
 
 // cpuSeconds is the CPU time each service process has used so far: per
@@ -272,6 +288,7 @@ func (p *pipeline) paced(b *testing.B, rate int) {
 	}()
 	handledBefore := p.handleTimes()
 	stopProfiles := p.profile(b, fmt.Sprintf("rate=%d", rate))
+	cpu := p.startCPU(b)
 	b.ResetTimer()
 	start := time.Now()
 	interval := time.Second / time.Duration(rate)
@@ -304,6 +321,10 @@ func (p *pipeline) paced(b *testing.B, rate int) {
 		b.Fatalf("paced run: not through after 5 minutes")
 	}
 	b.StopTimer()
+	// At a paced rate the CPU per petition includes what the services do
+	// per event rather than per batch, and statistics' share includes the
+	// probe's summaries (every pollInterval).
+	p.reportCPU(b, cpu, n)
 	for name, after := range p.handleTimes() {
 		if q := handleQuantiles("xinfang_kafka_consume_delay_seconds", handledBefore[name], after); q != "" && n > 1 {
 			b.Logf("%s: waited from publication to handling %s", name, q)
@@ -334,8 +355,8 @@ func (p *pipeline) paced(b *testing.B, rate int) {
 			b.Fatalf("%s: %d of %d petitions seen", m.name, len(lat), n)
 		}
 		if m.name == "decided" {
-			b.Logf("decided: the slowest 1%% were sent in these seconds of the run (from %s): %s",
-				start.Format("15:04:05.000"), slowSeconds(lat, sentAt, start))
+			b.Logf("decided: the slowest 1%% were sent in these seconds of the run (from %s): %s; %s",
+				start.Format("15:04:05.000"), slowSeconds(lat, sentAt, start), firstSecond(lat, sentAt, start))
 		}
 		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 		b.ReportMetric(ms(lat[len(lat)/2]), m.name+"-p50-ms")
@@ -372,6 +393,22 @@ func slowSeconds(lat []time.Duration, sentAt []time.Time, start time.Time) strin
 		parts = append(parts, fmt.Sprintf("%ds×%d", sec, bySecond[sec]))
 	}
 	return strings.Join(parts, " ")
+}
+
+// firstSecond describes the latencies of the petitions sent in the run's
+// first second, when a fresh county's connections and caches are still cold.
+func firstSecond(lat []time.Duration, sentAt []time.Time, start time.Time) string {
+	var first []time.Duration
+	for i, d := range lat {
+		if sentAt[i].Sub(start) < time.Second {
+			first = append(first, d)
+		}
+	}
+	if len(first) < 2 {
+		return "the first second: too few petitions to tell"
+	}
+	slices.Sort(first)
+	return fmt.Sprintf("the first second's %d: p50 %.1f ms, max %.1f ms", len(first), ms(first[len(first)/2]), ms(first[len(first)-1]))
 }
 
 // pollInterval is how often the paced runs read statistics' summary; it is

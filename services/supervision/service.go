@@ -84,7 +84,7 @@ type Supervision struct {
 	clock   Clock
 	newID   func() string
 	log     *slog.Logger
-	wake    chan struct{}
+	wake    *wakeup
 	batch   int
 	poll    time.Duration
 	metrics *metrics
@@ -97,7 +97,7 @@ type Supervision struct {
 // New returns the service. Migrations must have been applied.
 func New(c Config) *Supervision {
 	s := &Supervision{db: c.DB, outbox: c.Outbox, inbox: inbox.New(c.DB, c.Consumer), config: c.County,
-		clock: c.Clock, newID: c.NewID, log: c.Log, wake: make(chan struct{}, 1), batch: c.TimerBatch, poll: c.TimerPoll,
+		clock: c.Clock, newID: c.NewID, log: c.Log, wake: newWakeup(), batch: c.TimerBatch, poll: c.TimerPoll,
 		metrics: newMetrics(c.Registry), hook: func(string) {}}
 	if s.clock == nil {
 		s.clock = SystemClock
@@ -358,9 +358,4 @@ func (s *Supervision) ApplyRouting(ctx context.Context, env *eventsv1.Envelope) 
 }
 
 // Wake makes the timer worker look at the timers now.
-func (s *Supervision) Wake() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
+func (s *Supervision) Wake() { s.wake.look() }

@@ -335,7 +335,7 @@ func (s *Supervision) writePlan(ctx context.Context, tx *store.Tx, caseID string
 	if err := insertTimers(ctx, tx, []nextTimer{{caseID: caseID, timer: next, from: from}}); err != nil {
 		return err
 	}
-	tx.AfterCommit(s.Wake)
+	tx.AfterCommit(func() { s.wake.planned(next.At) })
 	return nil
 }
 

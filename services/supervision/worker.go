@@ -20,32 +20,72 @@ import (
 )
 
 // RunTimers is the timer worker (run it with app.Go): it fires every due
-// timer, then sleeps until the next one is due, a transition plans new
-// timers (Wake), or the poll interval passes.
+// timer, then sleeps until the next one is due, Wake is called, or the poll
+// interval passes. A transition that stores a timer wakes it only to say
+// when that timer is due: the worker looks at the table again only when
+// the timer is due at once or is earlier than the earliest it knew of, and
+// at the poll interval (timers stored by another replica).
 func (s *Supervision) RunTimers(ctx context.Context) error {
+	var (
+		look   = true    // fire what is due, then read when the next timer is
+		next   time.Time // the earliest unfired timer known (zero: none)
+		lookBy time.Time // the wall-clock time to look again at the latest
+	)
 	for {
-		wait := s.poll
-		if _, err := s.FireDue(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
+		if look {
+			s.metrics.scans.Inc()
+			wait := s.poll
+			next = time.Time{}
+			if _, err := s.FireDue(ctx); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				s.log.ErrorContext(ctx, "fire timers", "error", err)
+				wait = time.Second
+			} else if at, ok, err := nextFire(ctx, s.db); err != nil {
+				s.log.ErrorContext(ctx, "next timer", "error", err)
+				wait = time.Second
+			} else if ok {
+				next = at
 			}
-			s.log.ErrorContext(ctx, "fire timers", "error", err)
-			wait = time.Second
-		} else if next, ok, err := nextFire(ctx, s.db); err != nil {
-			s.log.ErrorContext(ctx, "next timer", "error", err)
-			wait = time.Second
-		} else if ok {
+			lookBy = time.Now().Add(wait)
+		}
+		wait := time.Until(lookBy)
+		if !next.IsZero() {
 			wait = min(wait, max(next.Sub(s.clock.Now()), 10*time.Millisecond))
 		}
-		t := time.NewTimer(wait)
+		t := time.NewTimer(max(wait, 0))
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil
-		case <-s.wake:
+		case <-s.wake.ch:
 			t.Stop()
+			lookNow, planned := s.wake.take()
+			look, next = afterWake(lookNow, planned, next, s.clock.Now())
+			if look {
+				s.hook("timers-look")
+			} else {
+				s.hook("timers-sleep")
+			}
 		case <-t.C:
+			look = true
 		}
+	}
+}
+
+// afterWake decides what the timer worker does when woken: look at the
+// table (when asked to, or when a timer stored since is due at now), or
+// sleep on until the earliest timer it knows of, which a timer stored since
+// may bring forward. planned and next are zero for none.
+func afterWake(lookNow bool, planned, next, now time.Time) (look bool, earliest time.Time) {
+	switch {
+	case lookNow || (!planned.IsZero() && !planned.After(now)):
+		return true, next
+	case !planned.IsZero() && (next.IsZero() || planned.Before(next)):
+		return false, planned
+	default:
+		return false, next
 	}
 }
 

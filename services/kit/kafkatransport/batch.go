@@ -301,14 +301,14 @@ func (s *BatchSubscriber) HandleBatch(ctx context.Context, batch []Delivery) err
 // producer's span carried in the headers, linked to it. It returns the
 // producer's span context (invalid when the message carries none).
 func (c *Consumer) startSpan(ctx context.Context, msg kafka.Message, extra ...attribute.KeyValue) (context.Context, trace.Span, trace.SpanContext) {
-	psc := trace.SpanContextFromContext(tracing.Extract(context.Background(), msg.Headers))
+	parent, psc := tracing.ExtractProducer(ctx, msg.Headers)
 	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
 	if psc.IsValid() {
 		// Parented on the producer (one trace per case) and linked to it, as
 		// the messaging conventions recommend for consumers.
 		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: psc}))
 	}
-	sctx, span := c.tracer.Start(tracing.Extract(ctx, msg.Headers), "process "+msg.Topic, opts...)
+	sctx, span := c.tracer.Start(parent, "process "+msg.Topic, opts...)
 	if span.IsRecording() { // the attributes cost more than the span
 		span.SetAttributes(append([]attribute.KeyValue{
 			attribute.String("messaging.system", "kafka"),

@@ -76,9 +76,7 @@ func (p *Publisher) Publish(ctx context.Context, msgs ...kafka.Message) error {
 		}
 		parent := ctx
 		if len(m.Headers) > 0 {
-			if sc := trace.SpanContextFromContext(tracing.Extract(context.Background(), m.Headers)); sc.IsValid() {
-				parent = tracing.Extract(ctx, m.Headers)
-			}
+			parent, _ = tracing.ExtractProducer(ctx, m.Headers)
 		}
 		_, span := p.tracer.Start(parent, "publish "+m.Topic, trace.WithSpanKind(trace.SpanKindProducer))
 		if span.IsRecording() { // the attributes cost more than the span

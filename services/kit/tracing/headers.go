@@ -4,7 +4,9 @@ import (
 	"context"
 
 	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // HeaderCarrier adapts Kafka message headers to the OpenTelemetry carrier
@@ -54,4 +56,23 @@ func Inject(ctx context.Context, headers *[]kafka.Header) {
 func Extract(ctx context.Context, headers []kafka.Header) context.Context {
 	h := headers
 	return Propagator.Extract(ctx, HeaderCarrier{Headers: &h})
+}
+
+// ExtractProducer returns the span context a message's producer put in its
+// headers and ctx carrying it and the message's baggage; without a valid one
+// in the headers, ctx is returned unchanged with an invalid span context.
+// It parses the headers once where Extract, called twice (once to see
+// whether the message carries a trace at all), parsed them twice for every
+// message published and consumed.
+func ExtractProducer(ctx context.Context, headers []kafka.Header) (context.Context, trace.SpanContext) {
+	from := Extract(context.Background(), headers)
+	sc := trace.SpanContextFromContext(from)
+	if !sc.IsValid() {
+		return ctx, sc
+	}
+	ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
+	if b := baggage.FromContext(from); b.Len() > 0 {
+		ctx = baggage.ContextWithBaggage(ctx, b)
+	}
+	return ctx, sc
 }
