@@ -281,7 +281,7 @@ const maxAlerts = 500
 
 func listAlerts(ctx context.Context, q querier, since time.Time) ([]Alert, error) {
 	rows, err := q.Query(ctx, `SELECT id, event_id, case_id, kind, dimension, dim_key, day, count, baseline, threshold, win, message, case_ids, raised_at
-		FROM stat_alerts WHERE raised_at >= ? ORDER BY raised_at DESC, id DESC LIMIT ?`, store.FormatTime(since), maxAlerts)
+		FROM stat_alerts WHERE raised_at >= ? ORDER BY raised_at DESC, id DESC`+store.Limit(maxAlerts), store.FormatTime(since))
 	if err != nil {
 		return nil, fmt.Errorf("list alerts: %w", err)
 	}

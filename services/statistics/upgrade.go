@@ -53,7 +53,7 @@ const rebuildPage = 5000
 func rebuildCounters(ctx context.Context, tx *store.Tx) (int, error) {
 	n, last := 0, ""
 	for {
-		rows, err := tx.Query(ctx, `SELECT case_id, state FROM stat_cases WHERE case_id > ? ORDER BY case_id LIMIT ?`, last, rebuildPage)
+		rows, err := tx.Query(ctx, `SELECT case_id, state FROM stat_cases WHERE case_id > ? ORDER BY case_id`+store.Limit(rebuildPage), last)
 		if err != nil {
 			return n, err
 		}

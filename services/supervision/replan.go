@@ -155,8 +155,8 @@ func (s *Supervision) replanFrom(ctx context.Context, cfg *county.Config, fp, af
 }
 
 func openCasesAfter(ctx context.Context, tx *store.Tx, after string, limit int) ([]string, error) {
-	rows, err := tx.Query(ctx, `SELECT case_id FROM supervision_cases WHERE case_id > ? AND state <> ? AND state <> ? ORDER BY case_id LIMIT ?`,
-		after, string(casemachine.StateFinal), string(casemachine.StateClosed), limit)
+	rows, err := tx.Query(ctx, `SELECT case_id FROM supervision_cases WHERE case_id > ? AND state <> ? AND state <> ? ORDER BY case_id`+store.Limit(limit),
+		after, string(casemachine.StateFinal), string(casemachine.StateClosed))
 	if err != nil {
 		return nil, fmt.Errorf("open cases: %w", err)
 	}

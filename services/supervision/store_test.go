@@ -32,7 +32,7 @@ func TestTimerQueriesUseTheDueIndex(t *testing.T) {
 			store.Postgres: {"supervision_cases_pkey", "supervision_timers_pkey"},
 		}[db.Dialect]
 		queries := map[string][2]string{
-			"scan": {fill(scanDueQuery, "'2026-01-01'", "100"), "supervision_timers_due"},
+			"scan": {fill(scanDueQuery+store.Limit(100), "'2026-01-01'"), "supervision_timers_due"},
 			"next": {nextFireQuery, "supervision_timers_due"},
 			"lock": {fill(lockCasesQuery[db.Dialect], `'["a","b"]'`), pk[0]},
 			"mark": {fill(markFiredQuery[db.Dialect], "'2026-01-01'", "'[1,2]'"), pk[1]},

@@ -95,7 +95,7 @@ func afterWake(lookNow bool, planned, next, now time.Time) (look bool, earliest 
 // timers, not the number of cases or timers.
 const (
 	nextFireQuery = `SELECT fire_at FROM supervision_timers WHERE fired_at IS NULL ORDER BY fire_at, id LIMIT 1`
-	scanDueQuery  = `SELECT id, case_id, timer_key, kind, clock, step, step_kind, clock_due, fire_at, notify_leader FROM supervision_timers WHERE fired_at IS NULL AND fire_at <= ? ORDER BY fire_at, id LIMIT ?`
+	scanDueQuery  = `SELECT id, case_id, timer_key, kind, clock, step, step_kind, clock_due, fire_at, notify_leader FROM supervision_timers WHERE fired_at IS NULL AND fire_at <= ? ORDER BY fire_at, id`
 )
 
 // Statements over a batch's ids, passed as one JSON array so that the
@@ -150,7 +150,7 @@ func (s *Supervision) FireDue(ctx context.Context) (int, error) {
 
 // scanDue reads up to limit timers due at now, in firing order.
 func scanDue(ctx context.Context, db querier, now time.Time, limit int) ([]dueTimer, error) {
-	rows, err := db.Query(ctx, scanDueQuery, store.FormatTime(now), limit)
+	rows, err := db.Query(ctx, scanDueQuery+store.Limit(limit), store.FormatTime(now))
 	if err != nil {
 		return nil, fmt.Errorf("due timers: %w", err)
 	}

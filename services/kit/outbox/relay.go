@@ -235,12 +235,12 @@ type row struct {
 
 // unsent reads the first unsent rows in id order.
 func (o *Outbox) unsent(ctx context.Context, limit int) ([]row, error) {
-	q := `SELECT id, topic, msg_key, payload, headers FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT ?`
+	q := `SELECT id, topic, msg_key, payload, headers FROM outbox WHERE sent_at IS NULL ORDER BY id`
 	if o.db.Dialect == store.SQLite {
 		q = `SELECT id, topic, msg_key, payload, headers FROM outbox
-			WHERE id > (SELECT sent_upto FROM outbox_relay WHERE id = 1) ORDER BY id LIMIT ?`
+			WHERE id > (SELECT sent_upto FROM outbox_relay WHERE id = 1) ORDER BY id`
 	}
-	rs, err := o.db.Query(ctx, q, limit)
+	rs, err := o.db.Query(ctx, q+store.Limit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("outbox: read unsent: %w", err)
 	}
