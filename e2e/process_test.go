@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"xinfang.io/hack/devbroker/brokertest"
 )
 
 // repoRoot is the checkout, two levels up from this module's tests.
@@ -160,15 +161,12 @@ func waitReady(t testing.TB, name, url string, within time.Duration) {
 	t.Fatalf("%s not ready at %s within %s", name, url, within)
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// freePort picks a port for a service to listen on below the ephemeral
+// range: a port the OS handed out for ":0" could be given to one of the
+// test's own outgoing connections (to the broker, PostgreSQL) between this
+// check and the service's bind, which failed a benchmark run with "address
+// already in use".
+func freePort(t testing.TB) int { return brokertest.FreePort(t) }
 
 type syncBuffer struct {
 	mu  sync.Mutex
