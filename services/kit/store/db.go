@@ -11,8 +11,7 @@ import (
 	"sync"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
-	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
 // Dialect names a supported database.
@@ -99,7 +98,7 @@ func Open(ctx context.Context, d Dialect, dsn string) (*DB, error) {
 		db, err = sql.Open("sqlite", sqliteDSN(dsn))
 		pool(db, 4)
 	case Postgres:
-		db, err = sql.Open("pgx", dsn)
+		db, err = openPostgres(dsn)
 		pool(db, 16)
 	default:
 		return nil, fmt.Errorf("open database: unknown dialect %q", d)
