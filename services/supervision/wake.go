@@ -9,8 +9,8 @@ import (
 // it: to look now (Wake), or only the earliest timer they stored (planned),
 // which the worker can sleep until without reading the table again. Every
 // routing decision stores a timer; reading the table for each cost the
-// worker a scan and a next-timer query a case (two of PostgreSQL's twelve
-// statements per decision, and their transaction).
+// worker a transaction with the due scan and a next-timer query (on
+// PostgreSQL about 3.5 of the 12 statements of a decision).
 type wakeup struct {
 	ch chan struct{}
 
