@@ -64,6 +64,10 @@ if want kit; then
 	(cd services && go test -run '^$' -bench Headers -count 3 ./kit/outbox/) | grep -E '^Benchmark'
 	echo "## kit: one relay's publishes, kafka-go's Writer (2 ms batch timeout) vs the Publisher (at once), same broker; ns/op = one acknowledged call"
 	(cd services && XINFANG_TEST_BROKERS="$addr" go test -run '^$' -bench Publish -benchtime 2000x -count 3 ./kit/kafkatransport/) | grep -E '^Benchmark'
+	echo "## kit: a page read through the statement cache with its LIMIT bound (SQLite re-prepares it) vs written in (store.Limit)"
+	(cd services && go test -run '^$' -bench BoundLimit -benchtime 20000x -count 3 ./kit/store/) | grep -E '^Benchmark'
+	echo "## kit: a PostgreSQL transaction of two inserts, pgx's database/sql driver vs the store's (BEGIN sent with the first insert)"
+	(cd services && go test -run '^$' -bench PostgresTransaction -benchtime 3000x -count 3 ./kit/store/) | grep -E '^Benchmark'
 	echo
 fi
 
