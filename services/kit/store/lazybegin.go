@@ -98,15 +98,12 @@ func (c *lazyBeginConn) sendBegin(ctx context.Context) error {
 }
 
 func (c *lazyBeginConn) ExecContext(ctx context.Context, query string, argsV []driver.NamedValue) (driver.Result, error) {
-	if c.pending && len(argsV) == 0 {
-		// Without arguments pgx uses the simple protocol, which may carry
-		// several statements (a migration); a batch's extended protocol
-		// cannot.
+	// Without arguments pgx uses the simple protocol, which may carry
+	// several statements (a migration); a batch's extended protocol cannot.
+	if !c.pending || len(argsV) == 0 {
 		if err := c.sendBegin(ctx); err != nil {
 			return nil, err
 		}
-	}
-	if !c.pending {
 		return c.Conn.ExecContext(ctx, query, argsV)
 	}
 	c.pending = false
