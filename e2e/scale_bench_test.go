@@ -41,7 +41,8 @@ import (
 // by all counties: the benchmark measures the operator, and the admin API
 // calls it makes are the same against any broker. Counties use PostgreSQL
 // (the bureau's database Secret is created with the namespace beforehand)
-// and one replica per service: four pods per county on kwok nodes.
+// and one replica per service: four pods per county on kwok nodes, or one
+// with the PodPerCounty layout.
 //
 // Measured: seconds until every County is Ready for its generation; the
 // operator's peak RSS (VmHWM) and CPU seconds (utime+stime, from /proc);
@@ -53,7 +54,9 @@ import (
 // for the new generation; and the writes in an idle minute afterwards (a
 // steady county should cost none).
 //
-// Knobs: XINFANG_BENCH_COUNTIES (required; unset skips), XINFANG_BENCH_OPERATOR_BIN
+// Knobs: XINFANG_BENCH_COUNTIES (required; unset skips), XINFANG_BENCH_LAYOUTS
+// (the Counties' spec.layout, one run each on a fresh control plane; default
+// PodPerService,PodPerCounty), XINFANG_BENCH_OPERATOR_BIN
 // (a manager binary to measure instead of building operator/cmd/manager: an
 // earlier commit's, for a before/after), XINFANG_BENCH_CHART (the chart
 // directory to install, the same commit's), XINFANG_BENCH_TIMEOUT
@@ -77,8 +80,20 @@ func BenchmarkOperatorScale(b *testing.B) {
 	}
 	timeout := envDuration(b, "XINFANG_BENCH_TIMEOUT", 20*time.Minute)
 	idle := envDuration(b, "XINFANG_BENCH_IDLE", time.Minute)
+	layouts := strings.Split(os.Getenv("XINFANG_BENCH_LAYOUTS"), ",")
+	if layouts[0] == "" {
+		layouts = []string{"PodPerService", "PodPerCounty"}
+	}
+	for _, layout := range layouts {
+		b.Run("layout="+layout, func(b *testing.B) { benchScale(b, n, layout, timeout, idle) })
+	}
+}
+
+// benchScale is one measured run of N Counties of one layout, each on a
+// control plane of its own.
+func benchScale(b *testing.B, n int, layout string, timeout, idle time.Duration) {
 	for b.Loop() { // one measured run: -benchtime 1x
-		r := runScale(b, n, timeout, idle)
+		r := runScale(b, n, layout, timeout, idle)
 		b.ReportMetric(r.readySeconds, "ready-s")
 		b.ReportMetric(r.rssMiB, "rss-MiB")
 		b.ReportMetric(r.cpuSeconds, "cpu-s")
@@ -90,6 +105,7 @@ func BenchmarkOperatorScale(b *testing.B) {
 		b.ReportMetric(r.controlPlaneCPU, "control-plane-cpu-s")
 		b.ReportMetric(0, "ns/op") // one run of minutes: ns/op says nothing
 		row := r.row()
+		b.Logf("layout %s", layout)
 		b.Logf("\n%s\n%s", scaleHeader, row)
 		if out := os.Getenv("XINFANG_BENCH_OUT"); out != "" {
 			f, err := os.OpenFile(out, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
@@ -164,7 +180,7 @@ func scaleBinDir(b *testing.B) string {
 	return dir
 }
 
-func runScale(b *testing.B, n int, timeout, idle time.Duration) scaleResult {
+func runScale(b *testing.B, n int, layout string, timeout, idle time.Duration) scaleResult {
 	ctx := b.Context()
 	dir := b.TempDir()
 	bins := scaleBinDir(b)
@@ -331,7 +347,7 @@ func runScale(b *testing.B, n int, timeout, idle time.Duration) scaleResult {
 		}
 		return nil
 	})
-	template := benchCounty(b, broker.Addr)
+	template := benchCounty(b, broker.Addr, layout)
 
 	track := newReadyTracker(cluster, names)
 	if err := track.run(ctx); err != nil {

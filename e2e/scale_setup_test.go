@@ -21,8 +21,8 @@ import (
 // process, helm, and the waits and fan-out it runs them with.
 
 // benchCounty is the anji sample as a template: the dev broker, PostgreSQL,
-// one replica per service.
-func benchCounty(b *testing.B, broker string) *unstructured.Unstructured {
+// one replica per service, the layout given.
+func benchCounty(b *testing.B, broker, layout string) *unstructured.Unstructured {
 	raw, err := os.ReadFile(filepath.Join(repoRoot, "operator/config/samples/county_anji.yaml"))
 	if err != nil {
 		b.Fatal(err)
@@ -38,6 +38,7 @@ func benchCounty(b *testing.B, broker string) *unstructured.Unstructured {
 	}
 	must(unstructured.SetNestedStringSlice(u.Object, []string{broker}, "spec", "kafka", "bootstrapServers"))
 	must(unstructured.SetNestedField(u.Object, "postgres", "spec", "database", "type"))
+	must(unstructured.SetNestedField(u.Object, layout, "spec", "layout"))
 	for _, s := range serviceNames {
 		must(unstructured.SetNestedField(u.Object, int64(1), "spec", "services", s, "replicas"))
 	}

@@ -28,7 +28,7 @@ const (
 // that services can read the very manifest the operator reconciles; they
 // are not part of Spec, so changing them never changes Config.Version. In a
 // bare spec they are unknown fields like any other.
-var OperatorOnlyFields = []string{"services", "kafka", "database", "image", "deletionPolicy", "reconciliation"}
+var OperatorOnlyFields = []string{"services", "kafka", "database", "image", "deletionPolicy", "reconciliation", "layout"}
 
 // maxCountyIDLength keeps the operator's namespace xinfang-<county> within
 // the 63 characters of a DNS label.

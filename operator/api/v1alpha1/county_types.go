@@ -22,6 +22,19 @@ type CountySpec struct {
 	// +optional
 	Services ServicesSpec `json:"services,omitempty"`
 
+	// Layout is how the four services are packed into pods. PodPerService
+	// (default) runs each service as its own Deployment, Service and
+	// ServiceAccount, each scaled by its own replicas. PodPerCounty runs
+	// the four as containers of one pod (one Deployment, one Service named
+	// "county" with a port per service): a quarter of the pods and of the
+	// objects the control plane handles per county, for clusters that host
+	// many small counties; its replicas are the largest of the services'.
+	// Chosen when the County is created.
+	// +optional
+	// +kubebuilder:default=PodPerService
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="layout is chosen when the County is created"
+	Layout Layout `json:"layout,omitempty"`
+
 	// Kafka is how the county's services reach Kafka.
 	Kafka KafkaSpec `json:"kafka"`
 
@@ -113,6 +126,15 @@ type DatabaseSpec struct {
 	// +kubebuilder:validation:MaxLength=16
 	StorageSize string `json:"storageSize,omitempty"`
 }
+
+// Layout is how a county's services are packed into pods.
+// +kubebuilder:validation:Enum=PodPerService;PodPerCounty
+type Layout string
+
+const (
+	LayoutPodPerService Layout = "PodPerService"
+	LayoutPodPerCounty  Layout = "PodPerCounty"
+)
 
 // DeletionPolicy is what deleting a County does to its records.
 // +kubebuilder:validation:Enum=Retain;Delete

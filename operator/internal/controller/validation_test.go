@@ -11,7 +11,10 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
+
+	"xinfang.io/operator/api/v1alpha1"
 )
 
 // celMessages are the messages of every x-kubernetes-validations rule in the
@@ -144,7 +147,7 @@ func TestInvalidCountiesAreRejected(t *testing.T) {
 			d["metadata"] = map[string]any{"name": strings.Repeat("a", 56)}
 		}},
 	}
-	covered := map[string]bool{"divisionCode is immutable": true} // an update: below
+	covered := map[string]bool{"divisionCode is immutable": true, "layout is chosen when the County is created": true} // updates: below
 	for _, tc := range cases {
 		covered[tc.message] = true
 		t.Run(tc.message, func(t *testing.T) {
@@ -179,6 +182,29 @@ func TestInvalidCountiesAreRejected(t *testing.T) {
 		err := k8s.Update(ctx, u)
 		if err == nil || !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "divisionCode is immutable") {
 			t.Fatalf("division code change: %v", err)
+		}
+	})
+	// A County that names no layout gets the default, and keeps it: moving
+	// a SQLite county's services between pods would run two writers on a
+	// file for a moment.
+	t.Run("layout is chosen when the County is created", func(t *testing.T) {
+		fresh := &unstructured.Unstructured{}
+		fresh.SetGroupVersionKind(u.GroupVersionKind())
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(u), fresh); err != nil {
+			t.Fatal(err)
+		}
+		if got := spec(fresh.Object)["layout"]; got != string(v1alpha1.LayoutPodPerService) {
+			t.Fatalf("default layout %v, want %s", got, v1alpha1.LayoutPodPerService)
+		}
+		spec(fresh.Object)["layout"] = string(v1alpha1.LayoutPodPerCounty)
+		err := k8s.Update(ctx, fresh)
+		if err == nil || !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "layout is chosen when the County is created") {
+			t.Fatalf("layout change: %v", err)
+		}
+		doc := sampleDoc(t, "invalid-layout")
+		spec(doc)["layout"] = "PodPerTownship"
+		if err := k8s.Create(ctx, &unstructured.Unstructured{Object: doc}); err == nil || !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "PodPerTownship") {
+			t.Fatalf("unknown layout: %v", err)
 		}
 	})
 }

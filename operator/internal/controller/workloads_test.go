@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -465,5 +466,73 @@ func TestStatusPatchRetriesOnConflict(t *testing.T) {
 	got := getCounty(t, c.Name)
 	if meta.FindStatusCondition(got.Status.Conditions, CondReady) == nil || got.Annotations["test.xinfang.io/poke"] == "" {
 		t.Fatalf("status %v annotations %v", got.Status.Conditions, got.Annotations)
+	}
+}
+
+// A PodPerCounty county: the API server accepts the one pod template with
+// four containers; the county has one Deployment, Service and
+// ServiceAccount and none of the per-service ones; its endpoints name the
+// one Service; it is available once that Deployment is.
+func TestPodPerCountyProvisioned(t *testing.T) {
+	needEnv(t)
+	ctx := context.Background()
+	c := manualCounty(t, "packed", func(c *v1alpha1.County) { c.Spec.Layout = v1alpha1.LayoutPodPerCounty })
+	r := manualReconciler(testOpts)
+	reconcileOnce(t, r, c.Name)
+	ns := render.Namespace(c)
+	d := &appsv1.Deployment{}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: render.CountyWorkload}, d); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(d.Spec.Template.Spec.Containers); n != 4 {
+		t.Fatalf("%d containers, want 4", n)
+	}
+	svc := &corev1.Service{}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: render.CountyWorkload}, svc); err != nil {
+		t.Fatal(err)
+	}
+	if len(svc.Spec.Ports) != 4 || svc.Spec.ClusterIP == "" {
+		t.Fatalf("service ports %v, cluster IP %q", svc.Spec.Ports, svc.Spec.ClusterIP)
+	}
+	if !exists(t, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.CountyWorkload}}) {
+		t.Fatal("no county ServiceAccount")
+	}
+	for _, s := range render.Services {
+		for _, o := range []client.Object{
+			&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: s.Name}},
+			&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: s.Name}},
+			&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: s.Name}},
+		} {
+			if exists(t, o) {
+				t.Errorf("%T %s exists in a PodPerCounty county", o, s.Name)
+			}
+		}
+		if !exists(t, &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: s.Name + "-data"}}) {
+			t.Errorf("no volume claim for %s", s.Name)
+		}
+	}
+	got := getCounty(t, c.Name)
+	for _, s := range render.Services {
+		if want := fmt.Sprintf("http://county.%s.svc:%d", ns, s.Port); got.Status.Endpoints[s.Name] != want {
+			t.Errorf("endpoint of %s: %q, want %q", s.Name, got.Status.Endpoints[s.Name], want)
+		}
+	}
+	if cond := meta.FindStatusCondition(got.Status.Conditions, CondWorkloadsAvailable); cond == nil || cond.Status != metav1.ConditionFalse {
+		t.Fatalf("WorkloadsAvailable before the Deployment is: %+v", cond)
+	}
+
+	// The deployment controller's part, played by hand (envtest runs none).
+	if err := k8s.Get(ctx, client.ObjectKeyFromObject(d), d); err != nil {
+		t.Fatal(err)
+	}
+	d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1}
+	if err := k8s.Status().Update(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	reconcileOnce(t, r, c.Name)
+	got = getCounty(t, c.Name)
+	cond := meta.FindStatusCondition(got.Status.Conditions, CondWorkloadsAvailable)
+	if cond == nil || cond.Status != metav1.ConditionTrue || !strings.Contains(cond.Message, render.CountyWorkload) {
+		t.Fatalf("WorkloadsAvailable once the county Deployment is: %+v", cond)
 	}
 }

@@ -20,13 +20,13 @@ func NamespaceObject(c *v1alpha1.County) *corev1.Namespace {
 	}
 }
 
-// ServiceAccount is a service's identity; it needs no API access, so its
+// ServiceAccount is a workload's identity; it needs no API access, so its
 // token is not mounted.
-func ServiceAccount(c *v1alpha1.County, s Service) *corev1.ServiceAccount {
+func ServiceAccount(c *v1alpha1.County, w Workload) *corev1.ServiceAccount {
 	no := false
 	return &corev1.ServiceAccount{
 		TypeMeta:                     metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
-		ObjectMeta:                   metav1.ObjectMeta{Name: s.Name, Namespace: Namespace(c), Labels: labels(c, s.Name)},
+		ObjectMeta:                   metav1.ObjectMeta{Name: w.Name, Namespace: Namespace(c), Labels: labels(c, w.Name)},
 		AutomountServiceAccountToken: &no,
 	}
 }

@@ -43,7 +43,7 @@ func NetworkPolicies(c *v1alpha1.County, o Options) []*networkingv1.NetworkPolic
 			}
 			port := intstr.FromInt32(s.Port)
 			out = append(out, &networkingv1.NetworkPolicy{TypeMeta: tm, ObjectMeta: meta("allow-ingress-" + s.Name), Spec: networkingv1.NetworkPolicySpec{
-				PodSelector: metav1.LabelSelector{MatchLabels: selector(c, s)},
+				PodSelector: metav1.LabelSelector{MatchLabels: selector(c, WorkloadOf(c, s))},
 				PolicyTypes: ingress,
 				Ingress: []networkingv1.NetworkPolicyIngressRule{{
 					From:  []networkingv1.NetworkPolicyPeer{{NamespaceSelector: namespaceSelector(o.IngressNamespace)}},
@@ -69,23 +69,23 @@ func NetworkPolicies(c *v1alpha1.County, o Options) []*networkingv1.NetworkPolic
 	return out
 }
 
-// PodDisruptionBudget keeps one pod of a replicated service up during node
-// drains and other voluntary evictions. A service with a single replica
+// PodDisruptionBudget keeps one pod of a replicated workload up during node
+// drains and other voluntary evictions. A workload with a single replica
 // gets none (nil): a budget that allows one disruption of one pod protects
-// nothing, yet it would cost an object per service and the disruption
+// nothing, yet it would cost an object per workload and the disruption
 // controller's status writes on every pod change of the county. When the
 // replicas drop to one, the budget is pruned like any object no longer
 // rendered.
-func PodDisruptionBudget(c *v1alpha1.County, s Service) *policyv1.PodDisruptionBudget {
-	if Replicas(c, s) <= 1 {
+func PodDisruptionBudget(c *v1alpha1.County, w Workload) *policyv1.PodDisruptionBudget {
+	if Replicas(c, w) <= 1 {
 		return nil
 	}
 	one := intstr.FromInt32(1)
 	return &policyv1.PodDisruptionBudget{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "policy/v1", Kind: "PodDisruptionBudget"},
-		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: Namespace(c), Labels: labels(c, s.Name)},
+		ObjectMeta: metav1.ObjectMeta{Name: w.Name, Namespace: Namespace(c), Labels: labels(c, w.Name)},
 		Spec: policyv1.PodDisruptionBudgetSpec{
-			Selector:     &metav1.LabelSelector{MatchLabels: selector(c, s)},
+			Selector:     &metav1.LabelSelector{MatchLabels: selector(c, w)},
 			MinAvailable: &one,
 		},
 	}

@@ -31,6 +31,47 @@ type Service struct {
 	Public bool
 }
 
+// CountyWorkload names the one workload of a PodPerCounty county: its
+// Deployment, Service and ServiceAccount.
+const CountyWorkload = "county"
+
+// Workload is one Deployment of a county, with the ServiceAccount, Service
+// and disruption budget that go with it: one service's under the
+// PodPerService layout, all four's (one container each) under PodPerCounty.
+type Workload struct {
+	Name     string
+	Services []Service
+}
+
+// Workloads are the county's Deployments, in apply order.
+func Workloads(c *v1alpha1.County) []Workload {
+	if c.Spec.Layout == v1alpha1.LayoutPodPerCounty {
+		return []Workload{{Name: CountyWorkload, Services: Services}}
+	}
+	out := make([]Workload, len(Services))
+	for i, s := range Services {
+		out[i] = Workload{Name: s.Name, Services: []Service{s}}
+	}
+	return out
+}
+
+// WorkloadOf is the workload that runs service s.
+func WorkloadOf(c *v1alpha1.County, s Service) Workload {
+	for _, w := range Workloads(c) {
+		for _, ws := range w.Services {
+			if ws.Name == s.Name {
+				return w
+			}
+		}
+	}
+	panic(fmt.Sprintf("service %q is in no workload", s.Name)) // Services and Workloads list the same four
+}
+
+// shared says whether the workload's pod runs more than one service: its
+// containers' ports and volumes then carry the service's name, since a
+// Service resolves a named target port across all containers of a pod.
+func (w Workload) shared() bool { return len(w.Services) > 1 }
+
 // Options are the operator's own settings that shape every county.
 type Options struct {
 	// DefaultImageRepository is the repository of the service images when a
@@ -101,13 +142,15 @@ func ObjectsWith(c *v1alpha1.County, o Options, in Inputs) ([]client.Object, err
 	for _, np := range NetworkPolicies(c, o) {
 		out = append(out, np)
 	}
-	for _, s := range Services {
-		out = append(out, ServiceAccount(c, s))
-		if pvc := DataVolumeClaim(c, s); pvc != nil {
-			out = append(out, pvc)
+	for _, w := range Workloads(c) {
+		out = append(out, ServiceAccount(c, w))
+		for _, s := range w.Services {
+			if pvc := DataVolumeClaim(c, s); pvc != nil {
+				out = append(out, pvc)
+			}
 		}
-		out = append(out, Deployment(c, s, o, in.Kafka), KubeService(c, s))
-		if pdb := PodDisruptionBudget(c, s); pdb != nil {
+		out = append(out, Deployment(c, w, o, in.Kafka), KubeService(c, w))
+		if pdb := PodDisruptionBudget(c, w); pdb != nil {
 			out = append(out, pdb)
 		}
 	}
@@ -131,8 +174,8 @@ func labels(c *v1alpha1.County, component string) map[string]string {
 	return l
 }
 
-// selector is the stable pod selector of a service (never changes, so
+// selector is the stable pod selector of a workload (never changes, so
 // Deployments can be updated in place).
-func selector(c *v1alpha1.County, s Service) map[string]string {
-	return map[string]string{LabelCounty: c.Name, LabelComponent: s.Name}
+func selector(c *v1alpha1.County, w Workload) map[string]string {
+	return map[string]string{LabelCounty: c.Name, LabelComponent: w.Name}
 }

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
 
 	"xinfang.io/county"
@@ -44,13 +45,22 @@ func sample(t *testing.T) *v1alpha1.County {
 // `go test ./internal/render -update` after an intended change and review
 // the diff.
 func TestGolden(t *testing.T) {
-	for _, variant := range []string{"sqlite", "postgres", "kafka-credentials"} {
+	for _, variant := range []string{"sqlite", "postgres", "kafka-credentials", "pod-per-county", "pod-per-county-postgres"} {
 		t.Run(variant, func(t *testing.T) {
 			c := sample(t)
 			var in Inputs
 			switch variant {
 			case "postgres":
 				three := int32(3)
+				c.Spec.Database = v1alpha1.DatabaseSpec{Type: "postgres", SecretRef: &corev1.LocalObjectReference{Name: "anji-pg"}}
+				c.Spec.Services.Intake.Replicas = &three
+			case "pod-per-county":
+				c.Spec.Layout = v1alpha1.LayoutPodPerCounty
+				c.Spec.Kafka.SecretRef = &corev1.LocalObjectReference{Name: "anji-kafka"}
+				in.Kafka = KafkaCredentials{TLS: true, CA: true, SASL: true, Version: "4711"}
+			case "pod-per-county-postgres":
+				three := int32(3)
+				c.Spec.Layout = v1alpha1.LayoutPodPerCounty
 				c.Spec.Database = v1alpha1.DatabaseSpec{Type: "postgres", SecretRef: &corev1.LocalObjectReference{Name: "anji-pg"}}
 				c.Spec.Services.Intake.Replicas = &three
 			case "kafka-credentials":
@@ -270,4 +280,131 @@ func TestKafkaBrokers(t *testing.T) {
 	if got := KafkaBrokers(c, o); got != "huzhou-kafka-bootstrap.strimzi.svc:9092" {
 		t.Fatalf("strimzi: %s", got)
 	}
+}
+
+// PodPerCounty: one pod runs the four services, each in its own container
+// with its own resources, volume and port, behind one Service whose ports
+// reach each service's container; the ingress namespace still reaches only
+// intake's port.
+func TestPodPerCounty(t *testing.T) {
+	c := sample(t)
+	c.Spec.Layout = v1alpha1.LayoutPodPerCounty
+	c.Spec.Services.Statistics.Resources = corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}}
+	objs, err := Objects(c, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	var d *appsv1.Deployment
+	var svc *corev1.Service
+	var ingress *networkingv1.NetworkPolicy
+	for _, o := range objs {
+		count[o.GetObjectKind().GroupVersionKind().Kind]++
+		switch o := o.(type) {
+		case *appsv1.Deployment:
+			d = o
+		case *corev1.Service:
+			svc = o
+		case *networkingv1.NetworkPolicy:
+			if o.Name == "allow-ingress-intake" {
+				ingress = o
+			}
+		}
+	}
+	want := map[string]int{"Deployment": 1, "Service": 1, "ServiceAccount": 1, "PersistentVolumeClaim": 4}
+	for kind, n := range want {
+		if count[kind] != n {
+			t.Errorf("%d %s objects, want %d", count[kind], kind, n)
+		}
+	}
+	if d == nil || svc == nil || ingress == nil {
+		t.Fatalf("deployment %v, service %v, ingress policy %v", d != nil, svc != nil, ingress != nil)
+	}
+	pod := d.Spec.Template.Spec
+	if d.Name != CountyWorkload || svc.Name != CountyWorkload || pod.ServiceAccountName != CountyWorkload || len(pod.Containers) != 4 {
+		t.Fatalf("deployment %s, service %s, account %s, %d containers", d.Name, svc.Name, pod.ServiceAccountName, len(pod.Containers))
+	}
+	ports := map[string]int32{} // named container ports across the pod
+	for i, ctr := range pod.Containers {
+		s := Services[i]
+		if ctr.Name != s.Name || ctr.Image != Image(c, s, opts) {
+			t.Errorf("container %d: %s %s", i, ctr.Name, ctr.Image)
+		}
+		for _, p := range ctr.Ports {
+			if _, dup := ports[p.Name]; dup {
+				t.Errorf("port name %s twice in the pod", p.Name)
+			}
+			ports[p.Name] = p.ContainerPort
+		}
+		mounts := map[string]string{}
+		for _, m := range ctr.VolumeMounts {
+			mounts[m.MountPath] = m.Name
+		}
+		if claim := claimOf(pod, mounts[dataDir]); claim != s.Name+"-data" {
+			t.Errorf("%s: %s holds claim %q, want %s-data", s.Name, dataDir, claim, s.Name)
+		}
+		if _, ok := mounts[intakeKeysDir]; ok != (s.Name == "intake") {
+			t.Errorf("%s: intake's keys mounted: %v", s.Name, ok)
+		}
+		if ctr.ReadinessProbe.HTTPGet.Port.StrVal != ctr.Ports[0].Name {
+			t.Errorf("%s: readiness probe on port %s of %s", s.Name, ctr.ReadinessProbe.HTTPGet.Port.StrVal, ctr.Ports[0].Name)
+		}
+		if s.Name == "statistics" && ctr.Resources.Limits.Memory().String() != "1Gi" {
+			t.Errorf("statistics' own resources not applied: %v", ctr.Resources)
+		}
+		if got := Endpoint(c, s); got != fmt.Sprintf("http://county.xinfang-anji.svc:%d", s.Port) {
+			t.Errorf("%s: endpoint %s", s.Name, got)
+		}
+	}
+	if len(svc.Spec.Ports) != 4 {
+		t.Fatalf("service ports %v", svc.Spec.Ports)
+	}
+	for i, p := range svc.Spec.Ports {
+		if ports[p.TargetPort.StrVal] != p.Port || p.Port != Services[i].Port {
+			t.Errorf("service port %s %d targets %s, container port %d", p.Name, p.Port, p.TargetPort.StrVal, ports[p.TargetPort.StrVal])
+		}
+	}
+	if !subset(svc.Spec.Selector, d.Spec.Template.Labels) {
+		t.Errorf("service selector %v does not select pod labels %v", svc.Spec.Selector, d.Spec.Template.Labels)
+	}
+	if !subset(ingress.Spec.PodSelector.MatchLabels, d.Spec.Template.Labels) || len(ingress.Spec.Ingress[0].Ports) != 1 || ingress.Spec.Ingress[0].Ports[0].Port.IntVal != 8081 {
+		t.Errorf("ingress policy selects %v on ports %v", ingress.Spec.PodSelector.MatchLabels, ingress.Spec.Ingress[0].Ports)
+	}
+
+	// PostgreSQL: the largest replicas any service asks for, and a budget.
+	c.Spec.Database = v1alpha1.DatabaseSpec{Type: "postgres"}
+	one, three := int32(1), int32(3)
+	for _, r := range []struct {
+		intake *int32
+		want   int32
+	}{{nil, 2}, {&one, 2}, {&three, 3}} {
+		c.Spec.Services.Intake.Replicas = r.intake
+		if got := Replicas(c, Workloads(c)[0]); got != r.want {
+			t.Errorf("intake replicas %v: pod replicas %d, want %d", r.intake, got, r.want)
+		}
+	}
+	for _, s := range []*v1alpha1.ServiceSpec{&c.Spec.Services.Intake, &c.Spec.Services.Routing, &c.Spec.Services.Supervision, &c.Spec.Services.Statistics} {
+		s.Replicas = &one
+	}
+	if got := Replicas(c, Workloads(c)[0]); got != 1 || PodDisruptionBudget(c, Workloads(c)[0]) != nil {
+		t.Errorf("every service at one replica: %d replicas, budget %v", got, PodDisruptionBudget(c, Workloads(c)[0]))
+	}
+}
+
+func claimOf(pod corev1.PodSpec, volume string) string {
+	for _, v := range pod.Volumes {
+		if v.Name == volume && v.PersistentVolumeClaim != nil {
+			return v.PersistentVolumeClaim.ClaimName
+		}
+	}
+	return ""
+}
+
+func subset(sel, labels map[string]string) bool {
+	for k, v := range sel {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return len(sel) > 0
 }

@@ -42,16 +42,23 @@ func serviceSpec(c *v1alpha1.County, s Service) v1alpha1.ServiceSpec {
 	}
 }
 
-// Replicas of a service: an embedded SQLite database has one writer, so a
-// SQLite county runs one replica per service whatever the spec says.
-func Replicas(c *v1alpha1.County, s Service) int32 {
+// Replicas of a workload: an embedded SQLite database has one writer, so a
+// SQLite county runs one replica per workload whatever the spec says. A
+// PodPerCounty pod runs as many replicas as the most replicated of its
+// services asks for (2 unless set).
+func Replicas(c *v1alpha1.County, w Workload) int32 {
 	if sqlite(c) {
 		return 1
 	}
-	if r := serviceSpec(c, s).Replicas; r != nil {
-		return *r
+	var most int32
+	for _, s := range w.Services {
+		r := int32(2)
+		if p := serviceSpec(c, s).Replicas; p != nil {
+			r = *p
+		}
+		most = max(most, r)
 	}
-	return 2
+	return most
 }
 
 // Image is the service's container image.
@@ -146,52 +153,39 @@ func databaseSecret(c *v1alpha1.County) string {
 	return "database"
 }
 
-// Deployment runs one service: non-root, read-only root filesystem, no
-// privilege escalation, all capabilities dropped, probes on /healthz and
-// /readyz, spread across nodes. The county file is a mounted ConfigMap the
-// service hot-reloads, so no config hash annotation forces a restart on a
-// rules change. Kafka credentials, when the County has them, are mounted
-// from the county's copy of its Kafka Secret (kafka.go).
-func Deployment(c *v1alpha1.County, s Service, o Options, k KafkaCredentials) *appsv1.Deployment {
-	yes, no := true, false
+// Deployment runs a workload: one service, or the county's four as
+// containers of one pod. Each container is non-root, with a read-only root
+// filesystem, no privilege escalation, all capabilities dropped, probes on
+// /healthz and /readyz; pods spread across nodes. The county file is a
+// mounted ConfigMap the service hot-reloads, so no config hash annotation
+// forces a restart on a rules change. Kafka credentials, when the County
+// has them, are mounted from the county's copy of its Kafka Secret
+// (kafka.go).
+func Deployment(c *v1alpha1.County, w Workload, o Options, k KafkaCredentials) *appsv1.Deployment {
+	yes := true
 	uid := int64(65532)
-	replicas := Replicas(c, s)
-	spec := serviceSpec(c, s)
-	res := spec.Resources
-	if res.Requests == nil && res.Limits == nil {
-		res = corev1.ResourceRequirements{
-			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
-			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")},
-		}
-	}
-	probe := func(path string, period int32) *corev1.Probe {
-		return &corev1.Probe{
-			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("http")}},
-			PeriodSeconds: period, TimeoutSeconds: 3, FailureThreshold: 3,
-		}
-	}
+	replicas := Replicas(c, w)
 	volumes := []corev1.Volume{
 		{Name: "county", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 			LocalObjectReference: corev1.LocalObjectReference{Name: ConfigMapName}}}},
 		{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 	}
-	mounts := []corev1.VolumeMount{
-		{Name: "county", MountPath: CountyFileDir, ReadOnly: true},
-		{Name: "tmp", MountPath: "/tmp"},
-	}
-	if sqlite(c) {
-		volumes = append(volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{
-			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: s.Name + "-data"}}})
-		mounts = append(mounts, corev1.VolumeMount{Name: "data", MountPath: dataDir})
+	containers := make([]corev1.Container, 0, len(w.Services))
+	for _, s := range w.Services {
+		containers = append(containers, container(c, w, s, o, k))
+		if sqlite(c) {
+			volumes = append(volumes, corev1.Volume{Name: volumeName(w, s, "data"), VolumeSource: corev1.VolumeSource{
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: s.Name + "-data"}}})
+		}
 	}
 	if k.Present() {
 		volumes = append(volumes, k.volume())
-		mounts = append(mounts, corev1.VolumeMount{Name: kafkaVolume, MountPath: KafkaCredentialsDir, ReadOnly: true})
 	}
-	if s.Name == "intake" {
-		volumes = append(volumes, corev1.Volume{Name: "intake-keys", VolumeSource: corev1.VolumeSource{
-			Secret: &corev1.SecretVolumeSource{SecretName: IntakeKeysSecret}}})
-		mounts = append(mounts, corev1.VolumeMount{Name: "intake-keys", MountPath: intakeKeysDir, ReadOnly: true})
+	for _, s := range w.Services {
+		if s.Name == "intake" {
+			volumes = append(volumes, corev1.Volume{Name: "intake-keys", VolumeSource: corev1.VolumeSource{
+				Secret: &corev1.SecretVolumeSource{SecretName: IntakeKeysSecret}}})
+		}
 	}
 	strategy := appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType}
 	if sqlite(c) {
@@ -199,21 +193,18 @@ func Deployment(c *v1alpha1.County, s Service, o Options, k KafkaCredentials) *a
 		// opens the volume.
 		strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
 	}
-	pull := c.Spec.Image.PullPolicy
-	if pull == "" {
-		pull = corev1.PullIfNotPresent
-	}
+	no := false
 	return &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
-		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: Namespace(c), Labels: labels(c, s.Name)},
+		ObjectMeta: metav1.ObjectMeta{Name: w.Name, Namespace: Namespace(c), Labels: labels(c, w.Name)},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: selector(c, s)},
+			Selector: &metav1.LabelSelector{MatchLabels: selector(c, w)},
 			Strategy: strategy,
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels(c, s.Name), Annotations: k.annotations()},
+				ObjectMeta: metav1.ObjectMeta{Labels: labels(c, w.Name), Annotations: k.annotations()},
 				Spec: corev1.PodSpec{
-					ServiceAccountName:           s.Name,
+					ServiceAccountName:           w.Name,
 					AutomountServiceAccountToken: &no,
 					SecurityContext: &corev1.PodSecurityContext{
 						RunAsNonRoot: &yes, RunAsUser: &uid, RunAsGroup: &uid, FSGroup: &uid,
@@ -224,46 +215,108 @@ func Deployment(c *v1alpha1.County, s Service, o Options, k KafkaCredentials) *a
 							Weight: 100,
 							PodAffinityTerm: corev1.PodAffinityTerm{
 								TopologyKey:   "kubernetes.io/hostname",
-								LabelSelector: &metav1.LabelSelector{MatchLabels: selector(c, s)},
+								LabelSelector: &metav1.LabelSelector{MatchLabels: selector(c, w)},
 							},
 						}},
 					}},
-					Containers: []corev1.Container{{
-						Name:            s.Name,
-						Image:           Image(c, s, o),
-						ImagePullPolicy: pull,
-						Ports:           []corev1.ContainerPort{{Name: "http", ContainerPort: s.Port, Protocol: corev1.ProtocolTCP}},
-						Env:             env(c, s, o, k),
-						Resources:       res,
-						LivenessProbe:   probe("/healthz", 10),
-						ReadinessProbe:  probe("/readyz", 5),
-						StartupProbe:    &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("http")}}, PeriodSeconds: 1, FailureThreshold: 60},
-						SecurityContext: &corev1.SecurityContext{
-							AllowPrivilegeEscalation: &no, ReadOnlyRootFilesystem: &yes, RunAsNonRoot: &yes,
-							Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-						},
-						VolumeMounts: mounts,
-					}},
-					Volumes: volumes,
+					Containers: containers,
+					Volumes:    volumes,
 				},
 			},
 		},
 	}
 }
 
-// KubeService exposes a service inside the cluster.
-func KubeService(c *v1alpha1.County, s Service) *corev1.Service {
+// container runs service s of workload w.
+func container(c *v1alpha1.County, w Workload, s Service, o Options, k KafkaCredentials) corev1.Container {
+	yes, no := true, false
+	res := serviceSpec(c, s).Resources
+	if res.Requests == nil && res.Limits == nil {
+		res = corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
+			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")},
+		}
+	}
+	port := portName(w, s)
+	probe := func(path string, period int32) *corev1.Probe {
+		return &corev1.Probe{
+			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString(port)}},
+			PeriodSeconds: period, TimeoutSeconds: 3, FailureThreshold: 3,
+		}
+	}
+	mounts := []corev1.VolumeMount{
+		{Name: "county", MountPath: CountyFileDir, ReadOnly: true},
+		{Name: "tmp", MountPath: "/tmp"},
+	}
+	if sqlite(c) {
+		mounts = append(mounts, corev1.VolumeMount{Name: volumeName(w, s, "data"), MountPath: dataDir})
+	}
+	if k.Present() {
+		mounts = append(mounts, corev1.VolumeMount{Name: kafkaVolume, MountPath: KafkaCredentialsDir, ReadOnly: true})
+	}
+	if s.Name == "intake" {
+		mounts = append(mounts, corev1.VolumeMount{Name: "intake-keys", MountPath: intakeKeysDir, ReadOnly: true})
+	}
+	pull := c.Spec.Image.PullPolicy
+	if pull == "" {
+		pull = corev1.PullIfNotPresent
+	}
+	return corev1.Container{
+		Name:            s.Name,
+		Image:           Image(c, s, o),
+		ImagePullPolicy: pull,
+		Ports:           []corev1.ContainerPort{{Name: port, ContainerPort: s.Port, Protocol: corev1.ProtocolTCP}},
+		Env:             env(c, s, o, k),
+		Resources:       res,
+		LivenessProbe:   probe("/healthz", 10),
+		ReadinessProbe:  probe("/readyz", 5),
+		StartupProbe:    &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString(port)}}, PeriodSeconds: 1, FailureThreshold: 60},
+		SecurityContext: &corev1.SecurityContext{
+			AllowPrivilegeEscalation: &no, ReadOnlyRootFilesystem: &yes, RunAsNonRoot: &yes,
+			Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		},
+		VolumeMounts: mounts,
+	}
+}
+
+// portName is the name of service s's HTTP port: "http" in a pod of its
+// own, the service's name in a shared pod (a Service finds a named target
+// port in whichever container declares it first).
+func portName(w Workload, s Service) string {
+	if w.shared() {
+		return s.Name
+	}
+	return "http"
+}
+
+// volumeName is the pod volume of service s's own volume called base
+// (each service's SQLite file has its own claim, in a shared pod too).
+func volumeName(w Workload, s Service, base string) string {
+	if w.shared() {
+		return s.Name + "-" + base
+	}
+	return base
+}
+
+// KubeService exposes a workload inside the cluster: one port per service
+// it runs, each on the service's own port number.
+func KubeService(c *v1alpha1.County, w Workload) *corev1.Service {
+	ports := make([]corev1.ServicePort, 0, len(w.Services))
+	for _, s := range w.Services {
+		name := portName(w, s)
+		ports = append(ports, corev1.ServicePort{Name: name, Port: s.Port, TargetPort: intstr.FromString(name), Protocol: corev1.ProtocolTCP})
+	}
 	return &corev1.Service{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
-		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: Namespace(c), Labels: labels(c, s.Name)},
+		ObjectMeta: metav1.ObjectMeta{Name: w.Name, Namespace: Namespace(c), Labels: labels(c, w.Name)},
 		Spec: corev1.ServiceSpec{
-			Selector: selector(c, s),
-			Ports:    []corev1.ServicePort{{Name: "http", Port: s.Port, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}},
+			Selector: selector(c, w),
+			Ports:    ports,
 		},
 	}
 }
 
 // Endpoint is the in-cluster URL of a county's service.
 func Endpoint(c *v1alpha1.County, s Service) string {
-	return fmt.Sprintf("http://%s.%s.svc:%d", s.Name, Namespace(c), s.Port)
+	return fmt.Sprintf("http://%s.%s.svc:%d", WorkloadOf(c, s).Name, Namespace(c), s.Port)
 }
