@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
@@ -121,6 +122,9 @@ func sampleCounty(t *testing.T, c *testCounty, broker string) *unstructured.Unst
 	must(unstructured.SetNestedField(u.Object, c.display, "spec", "displayName"))
 	must(unstructured.SetNestedField(u.Object, c.code, "spec", "divisionCode"))
 	must(unstructured.SetNestedStringSlice(u.Object, []string{broker}, "spec", "kafka", "bootstrapServers"))
+	if c.layout != "" {
+		must(unstructured.SetNestedField(u.Object, c.layout, "spec", "layout"))
+	}
 	return u
 }
 
@@ -204,16 +208,18 @@ func checkCounty(t *testing.T, c *kubeCluster, county *testCounty, broker string
 		if ref := metav1.GetControllerOf(&d); ref == nil || ref.UID != county.uid {
 			t.Errorf("Deployment %s/%s is not controlled by County %s: %v", ns, d.Name, county.name, ref)
 		}
-		env := map[string]string{}
-		for _, e := range d.Spec.Template.Spec.Containers[0].Env {
-			env[e.Name] = e.Value
-		}
-		if env["XINFANG_COUNTY"] != county.name || env["XINFANG_KAFKA_BROKERS"] != broker {
-			t.Errorf("Deployment %s/%s: XINFANG_COUNTY=%q XINFANG_KAFKA_BROKERS=%q", ns, d.Name, env["XINFANG_COUNTY"], env["XINFANG_KAFKA_BROKERS"])
+		for _, ctr := range d.Spec.Template.Spec.Containers {
+			env := map[string]string{}
+			for _, e := range ctr.Env {
+				env[e.Name] = e.Value
+			}
+			if env["XINFANG_COUNTY"] != county.name || env["XINFANG_KAFKA_BROKERS"] != broker {
+				t.Errorf("Deployment %s/%s, container %s: XINFANG_COUNTY=%q XINFANG_KAFKA_BROKERS=%q", ns, d.Name, ctr.Name, env["XINFANG_COUNTY"], env["XINFANG_KAFKA_BROKERS"])
+			}
 		}
 	}
 	sort.Strings(names)
-	if want := sorted(serviceNames); !slices.Equal(names, want) {
+	if want := county.workloads(); !slices.Equal(names, want) {
 		t.Errorf("Deployments in %s: %v, want %v", ns, names, want)
 	}
 	pods, err := kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
@@ -233,11 +239,38 @@ func checkCounty(t *testing.T, c *kubeCluster, county *testCounty, broker string
 			continue
 		}
 		running[p.Labels["app.kubernetes.io/component"]]++
-	}
-	for _, s := range serviceNames {
-		if running[s] != 1 {
-			t.Errorf("%s: %d Running pods of %s, want 1 (SQLite: one replica)", ns, running[s], s)
+		var containers []string
+		for _, cs := range p.Status.ContainerStatuses {
+			if cs.Ready {
+				containers = append(containers, cs.Name)
+			}
 		}
+		sort.Strings(containers)
+		if want := serviceNames; county.layout == "PodPerCounty" && !slices.Equal(containers, sorted(want)) {
+			t.Errorf("pod %s/%s: ready containers %v, want %v", ns, p.Name, containers, sorted(want))
+		}
+	}
+	for _, w := range county.workloads() {
+		if running[w] != 1 {
+			t.Errorf("%s: %d Running pods of %s, want 1 (SQLite: one replica)", ns, running[w], w)
+		}
+	}
+
+	// Each service reachable through its Service: the endpoint slices list
+	// the ready pod on the service's port, and the County's status names it.
+	endpoints, _, _ := unstructured.NestedStringMap(u.Object, "status", "endpoints")
+	for _, s := range serviceNames {
+		svc := s
+		if county.layout == "PodPerCounty" {
+			svc = "county"
+		}
+		port := servicePort(t, kube, ns, svc, s)
+		if want := fmt.Sprintf("http://%s.%s.svc:%d", svc, ns, port); endpoints[s] != want {
+			t.Errorf("status.endpoints[%s] = %q, want %q", s, endpoints[s], want)
+		}
+		eventually(t, 30*time.Second, "endpoint slice of "+ns+"/"+svc+" serving "+s, func(ctx context.Context) error {
+			return sliceServes(ctx, kube, ns, svc, port)
+		})
 	}
 
 	// NetworkPolicies: default deny, and every peer a namespace selected by
@@ -360,8 +393,12 @@ func checkShareNothing(t *testing.T, c *kubeCluster, a, b *testCounty, flags map
 	for _, n := range seen {
 		total += n
 	}
-	if total < 30 {
-		t.Errorf("only %d objects found in %s: the check saw too little", total, a.ns())
+	// Every kind a county consists of was looked at (a discovery or listing
+	// gap would make the check pass on nothing).
+	for _, kind := range []string{"ConfigMap", "Deployment", "EndpointSlice", "NetworkPolicy", "PersistentVolumeClaim", "Pod", "ReplicaSet", "Secret", "Service", "ServiceAccount"} {
+		if seen[kind] == 0 {
+			t.Errorf("no %s found in %s: the check saw too little", kind, a.ns())
+		}
 	}
 	t.Logf("%s: %d objects (%v), none of county %s", a.ns(), total, seen, b.name)
 
@@ -554,4 +591,42 @@ func sorted(s []string) []string {
 	out := slices.Clone(s)
 	sort.Strings(out)
 	return out
+}
+
+// servicePort is the port number of the Service's port that reaches
+// service s (named "http" in a Service of its own, after s in a shared one).
+func servicePort(t *testing.T, kube kubernetes.Interface, ns, svc, s string) int32 {
+	t.Helper()
+	got, err := kube.CoreV1().Services(ns).Get(t.Context(), svc, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("Service %s/%s: %v", ns, svc, err)
+	}
+	for _, p := range got.Spec.Ports {
+		if p.Name == s || (len(got.Spec.Ports) == 1 && p.Name == "http") {
+			return p.Port
+		}
+	}
+	t.Fatalf("Service %s/%s has no port for %s: %v", ns, svc, s, got.Spec.Ports)
+	return 0
+}
+
+// sliceServes says whether an EndpointSlice of the Service lists a ready
+// endpoint on the given port.
+func sliceServes(ctx context.Context, kube kubernetes.Interface, ns, svc string, port int32) error {
+	list, err := kube.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + svc})
+	if err != nil {
+		return err
+	}
+	for _, sl := range list.Items {
+		ported := false
+		for _, p := range sl.Ports {
+			ported = ported || (p.Port != nil && *p.Port == port)
+		}
+		for _, e := range sl.Endpoints {
+			if ported && e.Conditions.Ready != nil && *e.Conditions.Ready {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("no ready endpoint of %s/%s on port %d in %d slices", ns, svc, port, len(list.Items))
 }

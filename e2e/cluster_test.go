@@ -42,7 +42,16 @@ var streams = []string{"petitions", "routing", "cases", "alerts", "deadletter"}
 // testCounty is one County the suite applies.
 type testCounty struct {
 	name, display, code string
+	layout              string // spec.layout; empty: the default (PodPerService)
 	uid                 types.UID
+}
+
+// workloads are the county's Deployments (and their Services), by layout.
+func (c *testCounty) workloads() []string {
+	if c.layout == "PodPerCounty" {
+		return []string{"county"}
+	}
+	return sorted(serviceNames)
 }
 
 func (c *testCounty) ns() string { return "xinfang-" + c.name }
@@ -128,10 +137,11 @@ func TestCluster(t *testing.T) {
 	waitReady(t, "operator", fmt.Sprintf("http://127.0.0.1:%d/readyz", probes), 60*time.Second)
 	t.Logf("operator running with %v", args)
 
-	// Two counties: the anji sample and one derived from it.
+	// Two counties: the anji sample and one derived from it, whose four
+	// services share one pod.
 	counties := []*testCounty{
 		{name: "anji", display: "安吉县", code: "330523"},
-		{name: "deqing", display: "德清县", code: "330521"},
+		{name: "deqing", display: "德清县", code: "330521", layout: "PodPerCounty"},
 	}
 	for _, c := range counties {
 		createVolumes(t, cluster, c)
