@@ -15,7 +15,8 @@
 #                generated history, ≈ 9.5 events each (≈ 15 minutes)
 #     pipeline   the four services as processes: petitions/s and latency, SQLite and PostgreSQL
 #     footprint  an idle county: RSS, CPU and start-to-ready of each service
-#     operator   Counties applied at once to a real apiserver + kwok (XINFANG_BENCH_COUNTIES: 500,1000)
+#     operator   Counties applied at once to a real apiserver + kwok (XINFANG_BENCH_COUNTIES: 500,1000),
+#                each N in both layouts, a fresh control plane each (XINFANG_BENCH_LAYOUTS)
 #   The "kit" part always runs when "pipeline" does: the pipeline's ratio is to its raw baseline.
 #   BENCH_BASELINE=<commit> also runs the pipeline with that commit's services (a git worktree),
 #   a before/after in the same run (docs/benchmarks.md used 7947d32, before the performance work).
