@@ -42,7 +42,16 @@ func BenchmarkCountyFootprint(b *testing.B) {
 	for _, s := range serviceNames {
 		before[s] = cpuSeconds(b, c.svc[s].pid())
 	}
+	// What the idle county costs its Kafka: the broker's CPU over the same
+	// window (its own, when the benchmark started it; nothing else uses it).
+	var broker0 float64
+	if c.broker != nil {
+		broker0 = cpuSeconds(b, c.broker.Pid())
+	}
 	time.Sleep(window)
+	if c.broker != nil {
+		b.ReportMetric((cpuSeconds(b, c.broker.Pid())-broker0)/window.Seconds()*100, "broker-cpu-%")
+	}
 	var rss, anon, cpu float64
 	for _, s := range serviceNames {
 		pid := c.svc[s].pid()

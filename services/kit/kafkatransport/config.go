@@ -68,8 +68,15 @@ type ReaderConfig struct {
 	Brokers []string
 	GroupID string
 	Topics  []string
-	// MaxWait bounds a fetch's wait for data (default 250ms; kafka-go's 10s
-	// makes Close take ~9s).
+	// MaxWait bounds a fetch's wait for data (default 2s). A fetch returns
+	// as soon as a record arrives, so it costs no latency; what it sets is
+	// how often an idle partition is asked again: kafka-go keeps 1s of its
+	// MaxWait for the round trip (a quarter below 1s), so the broker holds
+	// each fetch 1s — one request a second per partition idle instead of
+	// five at 250ms (an idle county's broker CPU 2.0–2.7% → 0.5%, with the
+	// 1s heartbeat; docs/benchmarks.md §3). Closing the reader and a
+	// rebalance wait for the fetch in flight: kafka-go's 10s would make
+	// them take ~9s.
 	MaxWait time.Duration
 	// CommitInterval batches offset commits (default 100ms). Commits after a
 	// crash are redone by redelivery, which the inbox makes harmless.
@@ -84,7 +91,7 @@ type ReaderConfig struct {
 // rebalance takes ~0.4s instead of kafka-go's ~9s.
 func NewReader(c ReaderConfig) *kafka.Reader {
 	if c.MaxWait == 0 {
-		c.MaxWait = 250 * time.Millisecond
+		c.MaxWait = 2 * time.Second
 	}
 	if c.CommitInterval == 0 {
 		c.CommitInterval = 100 * time.Millisecond
@@ -93,16 +100,19 @@ func NewReader(c ReaderConfig) *kafka.Reader {
 		c.SessionTimeout = 6 * time.Second
 	}
 	return kafka.NewReader(kafka.ReaderConfig{
-		Brokers:                c.Brokers,
-		Dialer:                 c.Security.dialer(10 * time.Second),
-		GroupID:                c.GroupID,
-		GroupTopics:            c.Topics,
-		MinBytes:               1,
-		MaxBytes:               16 << 20,
-		MaxWait:                c.MaxWait,
-		ReadBatchTimeout:       c.MaxWait,
-		CommitInterval:         c.CommitInterval,
-		HeartbeatInterval:      250 * time.Millisecond,
+		Brokers:          c.Brokers,
+		Dialer:           c.Security.dialer(10 * time.Second),
+		GroupID:          c.GroupID,
+		GroupTopics:      c.Topics,
+		MinBytes:         1,
+		MaxBytes:         16 << 20,
+		MaxWait:          c.MaxWait,
+		ReadBatchTimeout: c.MaxWait,
+		CommitInterval:   c.CommitInterval,
+		// A member learns of a rebalance from a heartbeat's answer: 1s keeps
+		// rebalances at about a second and an idle group to one request a
+		// second (session timeout 6s).
+		HeartbeatInterval:      time.Second,
 		RebalanceTimeout:       2 * time.Second,
 		JoinGroupBackoff:       100 * time.Millisecond,
 		SessionTimeout:         c.SessionTimeout,
