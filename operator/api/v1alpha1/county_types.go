@@ -26,9 +26,10 @@ type CountySpec struct {
 	// (default) runs each service as its own Deployment, Service and
 	// ServiceAccount, each scaled by its own replicas. PodPerCounty runs
 	// the four as containers of one pod (one Deployment, one Service named
-	// "county" with a port per service): a quarter of the pods and of the
-	// objects the control plane handles per county, for clusters that host
-	// many small counties; its replicas are the largest of the services'.
+	// "county" with a port per service): a quarter of the pods and about a
+	// third of the writes the control plane handles per county, for
+	// clusters that host many small counties; its replicas are the largest
+	// of the services'.
 	// Chosen when the County is created.
 	// +optional
 	// +kubebuilder:default=PodPerService
