@@ -182,6 +182,7 @@ type CountyStatus struct {
 // +kubebuilder:printcolumn:name="Code",type=string,JSONPath=`.spec.divisionCode`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Layout",type=string,JSONPath=`.spec.layout`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 55",message="a county name is at most 55 characters (the namespace is xinfang-<name>)"
 type County struct {
