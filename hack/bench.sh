@@ -14,7 +14,8 @@
 #     statistics ingest and summary/breakdown queries with XINFANG_BENCH_CASES (1,000,000) cases of
 #                generated history, ≈ 9.5 events each (≈ 15 minutes)
 #     pipeline   the four services as processes: petitions/s and latency, SQLite and PostgreSQL
-#     footprint  an idle county: RSS, CPU and start-to-ready of each service
+#     footprint  an idle county: RSS, CPU, outbox reads and start-to-ready of each service (and the
+#                broker's CPU when the benchmark starts its own broker: run it alone, XINFANG_TEST_BROKERS unset)
 #     operator   Counties applied at once to a real apiserver + kwok (XINFANG_BENCH_COUNTIES: 500,1000),
 #                each N in both layouts, a fresh control plane each (XINFANG_BENCH_LAYOUTS)
 #   The "kit" part always runs when "pipeline" does: the pipeline's ratio is to its raw baseline.
