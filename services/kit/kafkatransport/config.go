@@ -88,7 +88,8 @@ type ReaderConfig struct {
 }
 
 // NewReader returns a consumer-group reader with tuned group timings: a
-// rebalance takes ~0.4s instead of kafka-go's ~9s.
+// rebalance takes a second or two (the heartbeat and the fetch in flight)
+// instead of kafka-go's ~9s.
 func NewReader(c ReaderConfig) *kafka.Reader {
 	if c.MaxWait == 0 {
 		c.MaxWait = 2 * time.Second
