@@ -34,17 +34,6 @@ import (
 // the reconcile that reverts them runs at once.
 const ownedEventDelay = 2 * time.Second
 
-// statusPriority ranks a reconcile caused by what others report about a
-// county's objects — its Deployments turning available, the usual last step
-// of bringing a county up — above the first reconcile of a County just
-// created. When many Counties are applied at once, the queue holds all
-// their first reconciles; at the default priority each county's second one
-// (the one that finds its pods up and reports Ready) waited behind all of
-// them, so the median county was Ready only near the end. Every county
-// needs both reconciles either way: the order moves the median, not the
-// total.
-const statusPriority = 1
-
 // coalesced wraps the handler that maps an owned object to its County:
 // creations and status-only updates reach the queue after delay, anything
 // else at once.
@@ -63,7 +52,7 @@ func (h coalesced) Create(ctx context.Context, e event.CreateEvent, q workqueue.
 
 func (h coalesced) Update(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 	if e.ObjectOld != nil && e.ObjectNew != nil && statusOnly(e.ObjectOld, e.ObjectNew) {
-		h.inner.Update(ctx, e, delayedWith(q, h.delay, statusPriority))
+		h.inner.Update(ctx, e, delayed(q, h.delay))
 		return
 	}
 	h.inner.Update(ctx, e, q)
@@ -102,36 +91,24 @@ func statusOnly(o, n client.Object) bool {
 // priority the handler gives (controller-runtime's priority queue: objects
 // of the initial list are added with a low priority).
 func delayed(q workqueue.TypedRateLimitingInterface[reconcile.Request], d time.Duration) workqueue.TypedRateLimitingInterface[reconcile.Request] {
-	return delayedWith(q, d, 0)
-}
-
-// delayedWith is delayed, and on a priority queue the adds the handler
-// makes at the default priority get priority instead (a low priority the
-// handler gives is kept).
-func delayedWith(q workqueue.TypedRateLimitingInterface[reconcile.Request], d time.Duration, priority int) workqueue.TypedRateLimitingInterface[reconcile.Request] {
 	if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok {
-		return delayedPriorityQueue{PriorityQueue: pq, delay: d, priority: priority}
+		return delayedPriorityQueue{PriorityQueue: pq, delay: d}
 	}
 	return delayedQueue{TypedRateLimitingInterface: q, delay: d}
 }
 
 type delayedPriorityQueue struct {
 	priorityqueue.PriorityQueue[reconcile.Request]
-	delay    time.Duration
-	priority int
+	delay time.Duration
 }
 
 func (q delayedPriorityQueue) Add(r reconcile.Request) {
-	q.AddWithOpts(priorityqueue.AddOpts{}, r)
+	q.PriorityQueue.AddWithOpts(priorityqueue.AddOpts{After: q.delay}, r)
 }
 
 func (q delayedPriorityQueue) AddWithOpts(o priorityqueue.AddOpts, rs ...reconcile.Request) {
 	if o.After == 0 && !o.RateLimited {
 		o.After = q.delay
-	}
-	if q.priority != 0 && (o.Priority == nil || *o.Priority == 0) {
-		p := q.priority
-		o.Priority = &p
 	}
 	q.PriorityQueue.AddWithOpts(o, rs...)
 }
