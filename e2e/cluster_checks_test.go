@@ -269,8 +269,8 @@ func checkCounty(t *testing.T, c *kubeCluster, county *testCounty, broker string
 		})
 	}
 
-	// NetworkPolicies: default deny, and every peer a namespace selected by
-	// the label the API server sets itself.
+	// NetworkPolicies: one isolating every pod, and every peer a namespace
+	// selected by the label the API server sets itself.
 	nps, err := kube.NetworkingV1().NetworkPolicies(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -278,13 +278,13 @@ func checkCounty(t *testing.T, c *kubeCluster, county *testCounty, broker string
 	var npNames []string
 	for _, np := range nps.Items {
 		npNames = append(npNames, np.Name)
-		if np.Name == "default-deny" && (len(np.Spec.PodSelector.MatchLabels)+len(np.Spec.PodSelector.MatchExpressions) > 0 ||
-			!slices.Equal(np.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}) || len(np.Spec.Ingress) > 0) {
-			t.Errorf("NetworkPolicy %s/default-deny does not deny all ingress: %+v", ns, np.Spec)
+		if np.Name == "isolate-county" && (len(np.Spec.PodSelector.MatchLabels)+len(np.Spec.PodSelector.MatchExpressions) > 0 ||
+			!slices.Equal(np.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress})) {
+			t.Errorf("NetworkPolicy %s/isolate-county does not isolate every pod: %+v", ns, np.Spec)
 		}
 	}
 	sort.Strings(npNames)
-	if want := []string{"allow-ingress-intake", "allow-monitoring", "allow-same-namespace", "default-deny"}; !slices.Equal(npNames, want) {
+	if want := []string{"allow-ingress-intake", "isolate-county"}; !slices.Equal(npNames, want) {
 		t.Errorf("NetworkPolicies in %s: %v, want %v", ns, npNames, want)
 	}
 

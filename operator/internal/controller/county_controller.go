@@ -130,6 +130,11 @@ func (r *CountyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 
 	st := newState(c)
 	r.reconcileObjects(ctx, c, st)
+	if st.firstStatusWaits(c) {
+		// The Deployments' creation and status events reconcile the County
+		// again; the requeue makes sure of it.
+		return ctrl.Result{RequeueAfter: ownedEventDelay}, nil
+	}
 	if err := r.writeStatus(ctx, c, st); err != nil {
 		st.err(err)
 	}
@@ -172,7 +177,7 @@ func (r *CountyReconciler) reconcileObjects(ctx context.Context, c *v1alpha1.Cou
 		func() { r.reconcileWorkloads(ctx, c, rd, st) },
 		func() { r.reconcileTopics(ctx, c, st) },
 	)
-	if err := r.prune(ctx, c, rd.all); err != nil {
+	if err := r.prune(ctx, c, rd.all, st.policiesApplied); err != nil {
 		st.err(err)
 	}
 	st.endpoints = map[string]string{}

@@ -162,7 +162,7 @@ func TestCountyProvisioned(t *testing.T) {
 			t.Errorf("%s %s is not server-side applied by %s: %v", kind, got.GetName(), FieldOwner, mf)
 		}
 	}
-	wantKinds := map[string]int{"Namespace": 1, "ConfigMap": 1, "ResourceQuota": 1, "LimitRange": 1, "NetworkPolicy": 4,
+	wantKinds := map[string]int{"Namespace": 1, "ConfigMap": 1, "ResourceQuota": 1, "LimitRange": 1, "NetworkPolicy": 2,
 		"ServiceAccount": 4, "PersistentVolumeClaim": 4, "Deployment": 4, "Service": 4} // SQLite: one replica, no disruption budget
 	if !reflect.DeepEqual(kinds, wantKinds) {
 		t.Errorf("rendered kinds %v, want %v", kinds, wantKinds)
@@ -326,7 +326,7 @@ func TestDriftIsRevertedAndLeftoversPruned(t *testing.T) {
 
 	// Deleted NetworkPolicy → recreated.
 	np := &networkingv1.NetworkPolicy{}
-	key := client.ObjectKey{Namespace: ns, Name: "default-deny"}
+	key := client.ObjectKey{Namespace: ns, Name: render.IsolationPolicy}
 	if err := k8s.Get(ctx, key, np); err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +334,7 @@ func TestDriftIsRevertedAndLeftoversPruned(t *testing.T) {
 	if err := k8s.Delete(ctx, np); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "default-deny recreated", func() error {
+	eventually(t, "isolation policy recreated", func() error {
 		np = &networkingv1.NetworkPolicy{}
 		if err := k8s.Get(ctx, key, np); err != nil {
 			return err
@@ -344,22 +344,21 @@ func TestDriftIsRevertedAndLeftoversPruned(t *testing.T) {
 		}
 		return nil
 	})
-	if len(np.Spec.PolicyTypes) != 1 || np.Spec.PolicyTypes[0] != networkingv1.PolicyTypeIngress || len(np.Spec.Ingress) != 0 {
-		t.Fatalf("recreated default-deny is not a default deny: %+v", np.Spec)
+	if len(np.Spec.PolicyTypes) != 1 || np.Spec.PolicyTypes[0] != networkingv1.PolicyTypeIngress || len(np.Spec.PodSelector.MatchLabels) != 0 {
+		t.Fatalf("recreated isolation policy does not isolate every pod: %+v", np.Spec)
 	}
 
 	// Edited policy (someone opens the county to every namespace) → reverted.
 	allow := &networkingv1.NetworkPolicy{}
-	akey := client.ObjectKey{Namespace: ns, Name: "allow-same-namespace"}
-	if err := k8s.Get(ctx, akey, allow); err != nil {
+	if err := k8s.Get(ctx, key, allow); err != nil {
 		t.Fatal(err)
 	}
 	allow.Spec.Ingress[0].From[0].NamespaceSelector = &metav1.LabelSelector{}
 	if err := k8s.Update(ctx, allow); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "allow-same-namespace reverted", func() error {
-		if err := k8s.Get(ctx, akey, allow); err != nil {
+	eventually(t, "isolation policy reverted", func() error {
+		if err := k8s.Get(ctx, key, allow); err != nil {
 			return err
 		}
 		if got := allow.Spec.Ingress[0].From[0].NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"]; got != ns {

@@ -151,7 +151,7 @@ func TestPausedTouchesNothing(t *testing.T) {
 	})
 	waitCondition(t, c.Name, CondReady, metav1.ConditionUnknown, ReasonPaused)
 
-	npKey := client.ObjectKey{Namespace: ns, Name: "default-deny"}
+	npKey := client.ObjectKey{Namespace: ns, Name: render.IsolationPolicy}
 	np := &networkingv1.NetworkPolicy{}
 	if err := k8s.Get(ctx, npKey, np); err != nil {
 		t.Fatal(err)

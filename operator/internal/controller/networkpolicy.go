@@ -13,12 +13,13 @@ import (
 	"xinfang.io/operator/api/v1alpha1"
 )
 
-// reconcileNetworkPolicies applies the county's NetworkPolicies (default
-// deny; the county's own pods; the ingress namespace to intake; the
-// monitoring namespace to metrics — peers selected by
-// kubernetes.io/metadata.name) and sets IsolationReady from them and the
-// quota. A policy no longer rendered (say the ingress namespace option was
-// unset) is pruned with the other leftovers.
+// reconcileNetworkPolicies applies the county's NetworkPolicies
+// (isolate-county: every pod, admitting the county's own pods and the
+// monitoring namespace to metrics; allow-ingress-intake: the ingress
+// namespace to intake — peers selected by kubernetes.io/metadata.name) and
+// sets IsolationReady from them and the quota. A policy no longer rendered
+// (say the ingress namespace option was unset) is pruned with the other
+// leftovers, once the rendered ones are applied.
 func (r *CountyReconciler) reconcileNetworkPolicies(ctx context.Context, c *v1alpha1.County, nps []*networkingv1.NetworkPolicy, quotaErr error, st *state) {
 	objs := make([]client.Object, len(nps))
 	names := make([]string, len(nps))
@@ -30,6 +31,9 @@ func (r *CountyReconciler) reconcileNetworkPolicies(ctx context.Context, c *v1al
 		st.set(CondIsolationReady, metav1.ConditionFalse, ReasonApplyFailed, err.Error())
 		return
 	}
+	st.mu.Lock()
+	st.policiesApplied = true
+	st.mu.Unlock()
 	if quotaErr != nil {
 		st.set(CondIsolationReady, metav1.ConditionFalse, ReasonApplyFailed, quotaErr.Error())
 		return

@@ -43,8 +43,13 @@ var prunable = []struct {
 // touched, and neither is a claim under Retain (it has no owner reference
 // and is skipped explicitly as well).
 //
+// NetworkPolicies are pruned only when this reconcile applied every
+// rendered one (policiesApplied): a policy that a renamed one replaces
+// (an upgrade from an operator that rendered four) goes only once its
+// replacement is in place, so the namespace is never open in between.
+//
 // It lists from the cache only: no request unless something is deleted.
-func (r *CountyReconciler) prune(ctx context.Context, c *v1alpha1.County, keep []client.Object) error {
+func (r *CountyReconciler) prune(ctx context.Context, c *v1alpha1.County, keep []client.Object, policiesApplied bool) error {
 	want := map[string]bool{}
 	for _, o := range keep {
 		want[o.GetObjectKind().GroupVersionKind().Kind+"/"+o.GetName()] = true
@@ -52,6 +57,9 @@ func (r *CountyReconciler) prune(ctx context.Context, c *v1alpha1.County, keep [
 	var errs []error
 	for _, p := range prunable {
 		if p.kind == "PersistentVolumeClaim" && c.Spec.DeletionPolicy != v1alpha1.DeletionPolicyDelete {
+			continue
+		}
+		if p.kind == "NetworkPolicy" && !policiesApplied {
 			continue
 		}
 		list := p.list()

@@ -97,6 +97,11 @@ type state struct {
 	rulesVersion string
 	errs         []error
 	after        time.Duration
+	// workloadsCreated: this reconcile created every Deployment of the
+	// county and they are starting (see firstStatusWaits).
+	workloadsCreated bool
+	// policiesApplied: every rendered NetworkPolicy was applied (see prune).
+	policiesApplied bool
 }
 
 func newState(c *v1alpha1.County) *state {
@@ -206,6 +211,40 @@ func (r *CountyReconciler) patchStatus(ctx context.Context, c *v1alpha1.County, 
 		}
 		return err
 	})
+}
+
+// firstStatusWaits tells whether a County's first status can wait for the
+// next reconcile: nothing was ever written, every concern is True but the
+// workloads, which this reconcile created and which are starting, and
+// nothing failed. That status would only say "Progressing", and the pods'
+// start (their Deployments' status changes, coalesced) reconciles the
+// County again a few seconds later, which writes what it finds. A County
+// status write is the costliest write of a county (the API server decodes
+// and validates the whole County), and when many Counties are created at
+// once the second reconcile queues behind every other County's first: by
+// then the pods are up, so one status write per County instead of two
+// (docs/benchmarks.md §4, session 13). A failure, a missing Secret, topics
+// not ready or an older status are written at once.
+func (s *state) firstStatusWaits(c *v1alpha1.County) bool {
+	if c.Status.ObservedGeneration != 0 || len(c.Status.Conditions) != 0 || !s.workloadsCreated || len(s.errs) != 0 {
+		return false
+	}
+	for _, typ := range concerns {
+		cond, ok := s.conds[typ]
+		if !ok {
+			return false
+		}
+		if typ == CondWorkloadsAvailable {
+			if cond.Reason != ReasonProgressing {
+				return false
+			}
+			continue
+		}
+		if cond.Status != metav1.ConditionTrue {
+			return false
+		}
+	}
+	return true
 }
 
 // writeStatus records a reconcile's outcome.

@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -61,10 +63,13 @@ func (r *CountyReconciler) reconcileWorkloads(ctx context.Context, c *v1alpha1.C
 	operatorCaused := c.Status.ObservedGeneration == c.Generation
 	deployments := make([]*appsv1.Deployment, len(rd.deployments))
 	queuedAt := make([]bool, len(rd.deployments))
+	createdAt := make([]bool, len(rd.deployments))
 	derrs := make([]error, len(rd.deployments))
 	fns := make([]func(), len(rd.deployments), len(rd.deployments)+1)
 	for i, d := range rd.deployments {
-		fns[i] = func() { deployments[i], queuedAt[i], derrs[i] = r.applyDeployment(ctx, c, d, operatorCaused) }
+		fns[i] = func() {
+			deployments[i], queuedAt[i], createdAt[i], derrs[i] = r.applyDeployment(ctx, c, d, operatorCaused)
+		}
 	}
 	var rerrs []error
 	fns = append(fns, func() { rerrs = r.applyAll(ctx, c, rest, owned) })
@@ -106,6 +111,9 @@ func (r *CountyReconciler) reconcileWorkloads(ctx context.Context, c *v1alpha1.C
 	}
 	if !ok {
 		st.set(CondWorkloadsAvailable, metav1.ConditionFalse, reason, strings.Join(waiting, "; "))
+		st.mu.Lock()
+		st.workloadsCreated = !slices.Contains(createdAt, false)
+		st.mu.Unlock()
 		return
 	}
 	r.rollouts.release(c.Name)
@@ -142,34 +150,36 @@ func (r *CountyReconciler) latestStatus(ctx context.Context, deployments []*apps
 
 // applyDeployment applies one Deployment, unless the operator itself
 // changed its pod template and the county holds no rollout slot: then it
-// keeps the live one (queued). It returns the Deployment as it is now.
-func (r *CountyReconciler) applyDeployment(ctx context.Context, c *v1alpha1.County, d *appsv1.Deployment, operatorCaused bool) (*appsv1.Deployment, bool, error) {
+// keeps the live one (queued). It returns the Deployment as it is now, and
+// whether the cache held none before (created).
+func (r *CountyReconciler) applyDeployment(ctx context.Context, c *v1alpha1.County, d *appsv1.Deployment, operatorCaused bool) (got *appsv1.Deployment, queued, created bool, err error) {
 	want := templateHash(&d.Spec.Template)
 	if d.Annotations == nil {
 		d.Annotations = map[string]string{}
 	}
 	d.Annotations[AnnotationTemplateHash] = want
 	live := &appsv1.Deployment{}
-	err := r.Client.Get(ctx, client.ObjectKeyFromObject(d), live)
+	err = r.Client.Get(ctx, client.ObjectKeyFromObject(d), live)
 	if err == nil && operatorCaused && live.Annotations[AnnotationTemplateHash] != want && !r.rollouts.acquire(c.Name) {
-		return live, true, nil
+		return live, true, false, nil
 	}
+	created = apierrors.IsNotFound(err)
 	u, err := r.apply(ctx, c, d, owned)
 	if err != nil {
-		return nil, false, err
+		return nil, false, false, err
 	}
 	if got, ok := u.(*appsv1.Deployment); ok {
-		return got, false, nil
+		return got, false, created, nil
 	}
 	uu, ok := u.(*unstructured.Unstructured)
 	if !ok {
-		return nil, false, fmt.Errorf("deployment %s: applied as %T", d.Name, u)
+		return nil, false, false, fmt.Errorf("deployment %s: applied as %T", d.Name, u)
 	}
-	got := &appsv1.Deployment{}
+	got = &appsv1.Deployment{}
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(uu.Object, got); err != nil {
-		return nil, false, fmt.Errorf("decode deployment %s: %w", d.Name, err)
+		return nil, false, false, fmt.Errorf("decode deployment %s: %w", d.Name, err)
 	}
-	return got, false, nil
+	return got, false, created, nil
 }
 
 // DeploymentAvailable reads a Deployment's status as the deployment

@@ -142,8 +142,13 @@ func TestUpgradeRollsOutGradually(t *testing.T) {
 	}
 	a, b := manual("upgrade-a"), manual("upgrade-b")
 	old := newReconciler("v0.1.0", 0)
-	reconcileOnce(old, a.Name)
-	reconcileOnce(old, b.Name)
+	// Twice each: the first reconcile creates the Deployments and leaves
+	// the status to the next (firstStatusWaits); an upgrade is told from a
+	// spec edit by the status having observed the County's generation.
+	for range 2 {
+		reconcileOnce(old, a.Name)
+		reconcileOnce(old, b.Name)
+	}
 	if !allImages(images(t, "xinfang-upgrade-a"), ":v0.1.0") || !allImages(images(t, "xinfang-upgrade-b"), ":v0.1.0") {
 		t.Fatalf("before the upgrade: %v %v", images(t, "xinfang-upgrade-a"), images(t, "xinfang-upgrade-b"))
 	}
@@ -244,8 +249,8 @@ func TestUnsetOptionPrunesItsPolicy(t *testing.T) {
 	if exists(t, np) {
 		t.Fatal("ingress policy kept after the option was unset")
 	}
-	if !exists(t, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "xinfang-prune-opt", Name: "default-deny"}}) {
-		t.Fatal("default-deny pruned")
+	if !exists(t, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "xinfang-prune-opt", Name: render.IsolationPolicy}}) {
+		t.Fatal("isolation policy pruned")
 	}
 }
 
@@ -478,6 +483,7 @@ func TestPodPerCountyProvisioned(t *testing.T) {
 	ctx := context.Background()
 	c := manualCounty(t, "packed", func(c *v1alpha1.County) { c.Spec.Layout = v1alpha1.LayoutPodPerCounty })
 	r := manualReconciler(testOpts)
+	reconcileOnce(t, r, c.Name) // creates the objects; the status waits (firstStatusWaits)
 	reconcileOnce(t, r, c.Name)
 	ns := render.Namespace(c)
 	d := &appsv1.Deployment{}

@@ -17,10 +17,22 @@ func namespaceSelector(name string) *metav1.LabelSelector {
 	return &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": name}}
 }
 
+// IsolationPolicy names the NetworkPolicy that isolates a county's
+// namespace: it selects every pod, so everything inbound is denied but
+// what its rules and allow-ingress-intake admit.
+const IsolationPolicy = "isolate-county"
+
 // NetworkPolicies isolate the county: everything inbound is denied except
 // from the county's own pods, from the ingress namespace to intake's public
 // port, and from the monitoring namespace to every service's port (metrics).
 // Another county's namespace never reaches in.
+//
+// Policies that select the same pods add up, so the deny and the rules for
+// every pod are one policy (isolate-county, one rule each) and only the
+// ingress rule, which selects intake's pods alone, is a policy of its own:
+// two objects per county where there were four, each one an API-server
+// write at provisioning and an object to watch (docs/benchmarks.md §4,
+// session 13).
 func NetworkPolicies(c *v1alpha1.County, o Options) []*networkingv1.NetworkPolicy {
 	ns := Namespace(c)
 	meta := func(name string) metav1.ObjectMeta {
@@ -28,14 +40,23 @@ func NetworkPolicies(c *v1alpha1.County, o Options) []*networkingv1.NetworkPolic
 	}
 	tm := metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"}
 	ingress := []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}
-	out := []*networkingv1.NetworkPolicy{
-		{TypeMeta: tm, ObjectMeta: meta("default-deny"), Spec: networkingv1.NetworkPolicySpec{PolicyTypes: ingress}},
-		{TypeMeta: tm, ObjectMeta: meta("allow-same-namespace"), Spec: networkingv1.NetworkPolicySpec{
-			PolicyTypes: ingress,
-			Ingress:     []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: namespaceSelector(ns)}}}},
-		}},
-	}
 	tcp := corev1.ProtocolTCP
+	isolate := &networkingv1.NetworkPolicy{TypeMeta: tm, ObjectMeta: meta(IsolationPolicy), Spec: networkingv1.NetworkPolicySpec{
+		PolicyTypes: ingress,
+		Ingress:     []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: namespaceSelector(ns)}}}},
+	}}
+	if o.MonitoringNamespace != "" {
+		var ports []networkingv1.NetworkPolicyPort
+		for _, s := range Services {
+			port := intstr.FromInt32(s.Port)
+			ports = append(ports, networkingv1.NetworkPolicyPort{Protocol: &tcp, Port: &port})
+		}
+		isolate.Spec.Ingress = append(isolate.Spec.Ingress, networkingv1.NetworkPolicyIngressRule{
+			From:  []networkingv1.NetworkPolicyPeer{{NamespaceSelector: namespaceSelector(o.MonitoringNamespace)}},
+			Ports: ports,
+		})
+	}
+	out := []*networkingv1.NetworkPolicy{isolate}
 	if o.IngressNamespace != "" {
 		for _, s := range Services {
 			if !s.Public {
@@ -51,20 +72,6 @@ func NetworkPolicies(c *v1alpha1.County, o Options) []*networkingv1.NetworkPolic
 				}},
 			}})
 		}
-	}
-	if o.MonitoringNamespace != "" {
-		var ports []networkingv1.NetworkPolicyPort
-		for _, s := range Services {
-			port := intstr.FromInt32(s.Port)
-			ports = append(ports, networkingv1.NetworkPolicyPort{Protocol: &tcp, Port: &port})
-		}
-		out = append(out, &networkingv1.NetworkPolicy{TypeMeta: tm, ObjectMeta: meta("allow-monitoring"), Spec: networkingv1.NetworkPolicySpec{
-			PolicyTypes: ingress,
-			Ingress: []networkingv1.NetworkPolicyIngressRule{{
-				From:  []networkingv1.NetworkPolicyPeer{{NamespaceSelector: namespaceSelector(o.MonitoringNamespace)}},
-				Ports: ports,
-			}},
-		}})
 	}
 	return out
 }
