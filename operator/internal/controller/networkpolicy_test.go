@@ -16,7 +16,7 @@ import (
 	"xinfang.io/operator/internal/render"
 )
 
-// An operator before session 13 rendered four policies (default-deny,
+// Earlier operator versions rendered four policies (default-deny,
 // allow-same-namespace, allow-monitoring, allow-ingress-intake). After an
 // upgrade the first three are pruned — but only once isolate-county, which
 // replaces them, is applied: while its apply fails, the old deny stays and
