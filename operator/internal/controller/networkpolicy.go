@@ -31,9 +31,7 @@ func (r *CountyReconciler) reconcileNetworkPolicies(ctx context.Context, c *v1al
 		st.set(CondIsolationReady, metav1.ConditionFalse, ReasonApplyFailed, err.Error())
 		return
 	}
-	st.mu.Lock()
-	st.policiesApplied = true
-	st.mu.Unlock()
+	st.policiesInPlace()
 	if quotaErr != nil {
 		st.set(CondIsolationReady, metav1.ConditionFalse, ReasonApplyFailed, quotaErr.Error())
 		return

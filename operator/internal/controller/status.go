@@ -87,7 +87,7 @@ const (
 
 // state collects what one reconcile found: the conditions of each concern,
 // the endpoints and rules version, errors, and when to look again. The
-// concerns run concurrently (reconcileObjects): set, err and requeue lock.
+// concerns run concurrently (reconcileObjects): its methods lock.
 type state struct {
 	mu           sync.Mutex
 	gen          int64
@@ -121,6 +121,22 @@ func (s *state) err(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.errs = append(s.errs, err)
+}
+
+// workloadsStarting records that this reconcile created every Deployment
+// of the county and they are starting (firstStatusWaits).
+func (s *state) workloadsStarting() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.workloadsCreated = true
+}
+
+// policiesInPlace records that every rendered NetworkPolicy was applied
+// (prune).
+func (s *state) policiesInPlace() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.policiesApplied = true
 }
 
 // requeue asks to look again after d at the latest (the shortest wins).

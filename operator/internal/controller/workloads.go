@@ -111,9 +111,9 @@ func (r *CountyReconciler) reconcileWorkloads(ctx context.Context, c *v1alpha1.C
 	}
 	if !ok {
 		st.set(CondWorkloadsAvailable, metav1.ConditionFalse, reason, strings.Join(waiting, "; "))
-		st.mu.Lock()
-		st.workloadsCreated = !slices.Contains(createdAt, false)
-		st.mu.Unlock()
+		if !slices.Contains(createdAt, false) {
+			st.workloadsStarting()
+		}
 		return
 	}
 	r.rollouts.release(c.Name)
