@@ -58,6 +58,76 @@ func TestAddCountsWritesEveryRowOfALargeRun(t *testing.T) {
 	})
 }
 
+// Every metric is in exactly one of the groups a write sets.
+func TestMetricGroupsCoverEveryMetricOnce(t *testing.T) {
+	seen := map[metric]int{}
+	for _, g := range metricGroups {
+		for _, m := range g {
+			seen[m]++
+		}
+	}
+	for m := range metric(numMetrics) {
+		if seen[m] != 1 {
+			t.Errorf("metric %s is in %d groups, want 1", m.column(), seen[m])
+		}
+	}
+}
+
+// Runs that change different groups of counters — one, another, both,
+// all — add to the same rows, and every column holds its sum: a statement
+// setting some groups leaves the others as they were.
+func TestAddCountsKeepsTheGroupsARunDoesNotChange(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if err := db.Migrate(ctx, "statistics", Migrations); err != nil {
+			t.Fatal(err)
+		}
+		keys := []periodRow{{dimTotal, "2026-06-25", ""}, {dimTotal, "2026-06", ""}, {dimTownship, "2026-06-25", "t1"}}
+		var want [3]vec
+		run := func(metrics ...metric) {
+			t.Helper()
+			deltas := map[periodRow]*vec{}
+			for i, k := range keys {
+				v := &vec{}
+				for j, m := range metrics {
+					v[m] = int64(10*i + j + 1)
+					want[i][m] += v[m]
+				}
+				deltas[k] = v
+			}
+			if err := db.InTx(ctx, func(tx *store.Tx) error { return addCounts(ctx, tx, deltas) }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		run(mRegistrations, mPersons)          // the registrations group
+		run(mAssigned, mDuban)                 // the routing group only
+		run(mPersons, mBacklog181, mReviewReq) // three others
+		run(allMetrics...)                     // all
+		run(mRegistrations)                    // the first again
+		cols := make([]string, numMetrics)
+		for m := range cols {
+			cols[m] = metric(m).column()
+		}
+		for i, k := range keys {
+			var got vec
+			dest := make([]any, numMetrics)
+			for m := range dest {
+				dest[m] = &got[m]
+			}
+			err := db.QueryRow(ctx, `SELECT `+strings.Join(cols, ", ")+` FROM stat_counts WHERE dim = ? AND period = ? AND dim_key = ?`,
+				k.Dim, k.Period, k.Key).Scan(dest...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for m := range got {
+				if got[m] != want[i][m] {
+					t.Errorf("row %v, %s = %d, want %d", k, metric(m).column(), got[m], want[i][m])
+				}
+			}
+		}
+	})
+}
+
 // A counter row takes integers and a NULL (no rows summed) as counters and
 // refuses anything else with the column it found it in.
 func TestCounterRowTakesIntegersOnly(t *testing.T) {

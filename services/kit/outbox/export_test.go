@@ -1,9 +1,13 @@
 package outbox
 
 import (
+	"context"
+	"database/sql"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"xinfang.io/services/kit/store"
 )
 
 // SetAfterPublish installs the hook that runs between publish and mark-sent.
@@ -17,3 +21,16 @@ func (r *Relay) NextPoll(last time.Duration, busy bool) time.Duration { return r
 
 // Passes is how many passes the relay has made over the outbox.
 func (r *Relay) Passes() float64 { return testutil.ToFloat64(r.passes) }
+
+// UnsentQuery is the relay's read of its unsent rows.
+func UnsentQuery(d store.Dialect, limit int) string { return unsentQuery(d, limit) }
+
+// Acquire takes the county's lock as Run does and returns the connection the
+// relay then reads on (nil on SQLite).
+func (r *Relay) Acquire(ctx context.Context) (release func(), reads *sql.Conn, err error) {
+	release, err = r.acquire(ctx)
+	return release, r.reads, err
+}
+
+// LockKey is the county's advisory lock key (PostgreSQL).
+func (r *Relay) LockKey() int64 { return r.lockKey() }

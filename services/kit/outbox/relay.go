@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -52,6 +53,10 @@ type Relay struct {
 	failures  prometheus.Counter
 	backlog   prometheus.Gauge
 	passes    prometheus.Counter
+
+	// reads is, on PostgreSQL while Run holds the county's lock, the lock's
+	// connection: the relay reads its unsent rows there (see acquire).
+	reads *sql.Conn
 
 	// afterPublish runs between publish and mark-sent; tests use it to crash
 	// the process exactly there.
@@ -110,7 +115,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	defer release()
+	defer func() { release() }()
 	wait := r.cfg.Poll
 	poll := time.NewTimer(wait)
 	defer poll.Stop()
@@ -125,6 +130,19 @@ func (r *Relay) Run(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 			case <-time.After(r.cfg.Backoff):
+			}
+			if r.reads != nil && ctx.Err() == nil && r.reads.PingContext(ctx) != nil {
+				// The lock's connection is gone and the lock with it: another
+				// replica may hold it now. Publish again only once it is ours.
+				r.log.WarnContext(ctx, "outbox relay lost its lock connection; taking the lock again")
+				release()
+				if release, err = r.acquire(ctx); err != nil {
+					release = func() {}
+					if ctx.Err() != nil {
+						return nil
+					}
+					return err
+				}
 			}
 		}
 		wait = r.nextPoll(wait, woke || n > 0 || err != nil)
@@ -165,7 +183,7 @@ func (r *Relay) Drain(ctx context.Context) (int, error) {
 	r.passes.Inc()
 	total := 0
 	for {
-		rows, err := r.ob.unsent(ctx, r.cfg.Batch)
+		rows, err := r.ob.unsent(ctx, r.reads, r.cfg.Batch)
 		if err != nil {
 			return total, err
 		}
@@ -227,13 +245,21 @@ func (r *Relay) Purge(ctx context.Context) error {
 // session advisory lock on a dedicated connection; if the process dies the
 // lock goes with its connection. An embedded SQLite database belongs to one
 // process, which needs no lock.
+//
+// The relay reads its unsent rows on that connection (r.reads), so it reads
+// only while it holds the lock, and with bitmap and sequential scans off.
+// Marking a row sent leaves its entry in the unsent index until vacuum; a
+// plain index scan marks such entries dead the first time it meets them
+// and skips them after, but a bitmap scan rechecks every one on every read,
+// and the planner picks one whenever the table's statistics are stale — a
+// fresh county's outbox, or one between autovacuum rounds. Measured on a
+// fresh county at 100 petitions/s: reads of 5–24 ms over 200–550 buffers
+// before the first autovacuum, against 0.06 ms over 1–4 after.
 func (r *Relay) acquire(ctx context.Context) (func(), error) {
 	if r.ob.db.Dialect != store.Postgres {
 		return func() {}, nil
 	}
-	h := fnv.New64a()
-	h.Write([]byte(r.lock))
-	key := int64(h.Sum64())
+	key := r.lockKey()
 	conn, err := r.ob.db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("outbox relay: lock connection: %w", err)
@@ -254,10 +280,25 @@ func (r *Relay) acquire(ctx context.Context) (func(), error) {
 		case <-time.After(2 * time.Second):
 		}
 	}
+	for _, set := range []string{`SET enable_bitmapscan = off`, `SET enable_seqscan = off`} {
+		if _, err := conn.ExecContext(ctx, set); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("outbox relay: %s: %w", set, err)
+		}
+	}
+	r.reads = conn
 	return func() {
+		r.reads = nil
 		_, _ = conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock($1)`, key)
 		conn.Close()
 	}, nil
+}
+
+// lockKey is the county's advisory lock key.
+func (r *Relay) lockKey() int64 {
+	h := fnv.New64a()
+	h.Write([]byte(r.lock))
+	return int64(h.Sum64())
 }
 
 // row is one stored, unsent outbox entry.
@@ -266,14 +307,18 @@ type row struct {
 	msg kafka.Message
 }
 
-// unsent reads the first unsent rows in id order.
-func (o *Outbox) unsent(ctx context.Context, limit int) ([]row, error) {
-	q := `SELECT id, topic, msg_key, payload, headers FROM outbox WHERE sent_at IS NULL ORDER BY id`
-	if o.db.Dialect == store.SQLite {
-		q = `SELECT id, topic, msg_key, payload, headers FROM outbox
-			WHERE id > (SELECT sent_upto FROM outbox_relay WHERE id = 1) ORDER BY id`
+// unsent reads the first unsent rows in id order, on conn when there is one.
+func (o *Outbox) unsent(ctx context.Context, conn *sql.Conn, limit int) ([]row, error) {
+	q := unsentQuery(o.db.Dialect, limit)
+	var (
+		rs  *sql.Rows
+		err error
+	)
+	if conn != nil {
+		rs, err = conn.QueryContext(ctx, q)
+	} else {
+		rs, err = o.db.Query(ctx, q)
 	}
-	rs, err := o.db.Query(ctx, q+store.Limit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("outbox: read unsent: %w", err)
 	}
@@ -293,6 +338,15 @@ func (o *Outbox) unsent(ctx context.Context, limit int) ([]row, error) {
 		out = append(out, rw)
 	}
 	return out, rs.Err()
+}
+
+// unsentQuery reads the first limit unsent rows in id order.
+func unsentQuery(d store.Dialect, limit int) string {
+	if d == store.SQLite {
+		return `SELECT id, topic, msg_key, payload, headers FROM outbox
+			WHERE id > (SELECT sent_upto FROM outbox_relay WHERE id = 1) ORDER BY id` + store.Limit(limit)
+	}
+	return `SELECT id, topic, msg_key, payload, headers FROM outbox WHERE sent_at IS NULL ORDER BY id` + store.Limit(limit)
 }
 
 // markSent records rows as published: ids are a run read by unsent, in
