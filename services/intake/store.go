@@ -80,7 +80,7 @@ func (s *service) insert(ctx context.Context, tx *store.Tx, rec record) error {
 		return fmt.Errorf("store petition %s: %w", rec.caseID, errCaseIDTaken)
 	}
 	for _, k := range rec.keys {
-		if _, err := tx.Exec(ctx, `INSERT INTO petitioner_cases (petitioner_key, case_id) VALUES (?, ?)`, k, rec.caseID); err != nil {
+		if err := tx.ExecDeferred(ctx, `INSERT INTO petitioner_cases (petitioner_key, case_id) VALUES (?, ?)`, k, rec.caseID); err != nil {
 			return fmt.Errorf("store petition %s: %w", rec.caseID, err)
 		}
 	}
@@ -168,7 +168,7 @@ type TimelineEntry struct {
 }
 
 func addTimeline(ctx context.Context, tx *store.Tx, caseID string, at time.Time, kind, label string) error {
-	_, err := tx.Exec(ctx, `INSERT INTO timeline (case_id, seq, at, kind, label)
+	err := tx.ExecDeferred(ctx, `INSERT INTO timeline (case_id, seq, at, kind, label)
 		VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM timeline WHERE case_id = ?), ?, ?, ?)`,
 		caseID, caseID, store.FormatTime(at), kind, label)
 	if err != nil {

@@ -215,7 +215,7 @@ func auditDecision(ctx context.Context, tx *store.Tx, env *eventsv1.Envelope, d 
 		return fmt.Errorf("audit decision of %s: %w", env.CaseId, err)
 	}
 	actor := env.GetActor().GetId()
-	if _, err := tx.Exec(ctx, `INSERT INTO routing_decisions (event_id, case_id, attempt, kind, manual, actor, reason, causation_id, decision, decided_at)
+	if err := tx.ExecDeferred(ctx, `INSERT INTO routing_decisions (event_id, case_id, attempt, kind, manual, actor, reason, causation_id, decision, decided_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, env.EventId, env.CaseId, int64(d.Attempt), string(d.Kind), boolInt(d.Manual), actor,
 		env.Reason, env.CausationId, string(b), store.FormatTime(now)); err != nil {
 		return fmt.Errorf("audit decision of %s: %w", env.CaseId, err)

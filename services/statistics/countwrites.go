@@ -160,7 +160,7 @@ func writeCountArrays(ctx context.Context, tx *store.Tx, rows []periodRow, delta
 			}
 			args = append(args, c)
 		}
-		if _, err := tx.Exec(ctx, st.sql, args...); err != nil {
+		if err := tx.ExecDeferred(ctx, st.sql, args...); err != nil {
 			return fmt.Errorf("update counters: %w", err)
 		}
 		rows = rows[n:]

@@ -386,7 +386,8 @@ func (b *ingest) dayCount(m metric, dimName, key, day string) int64 {
 }
 
 // flush writes the batch: each changed case's state and the pending
-// counter deltas, rolled up per day, dekad, month, quarter and year.
+// counter deltas, rolled up per day, dekad, month, quarter and year. On
+// PostgreSQL these writes are deferred: they go out with the COMMIT.
 func (b *ingest) flush(ctx context.Context) error {
 	b.sync()
 	periods := make(map[periodRow]*vec, 4*len(b.pending))

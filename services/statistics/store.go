@@ -133,7 +133,7 @@ func saveCases(ctx context.Context, tx *store.Tx, cases []savedCase) error {
 				}
 				ids[i], states[i], overdue[i] = sc.id, raw, sc.c.OverdueDept
 			}
-			if _, err := tx.Exec(ctx, saveCaseArraysSQL, ids, states, overdue); err != nil {
+			if err := tx.ExecDeferred(ctx, saveCaseArraysSQL, ids, states, overdue); err != nil {
 				return fmt.Errorf("save cases: %w", err)
 			}
 			cases = cases[n:]
@@ -171,7 +171,7 @@ func insertMatters(ctx context.Context, tx *store.Tx, rows []matterRow) error {
 			for i, r := range rows[:n] {
 				keys[i], cases[i], matters[i], days[i] = r.key, r.caseID, r.matter, r.day
 			}
-			if _, err := tx.Exec(ctx, insertMatterArraysSQL, keys, cases, matters, days); err != nil {
+			if err := tx.ExecDeferred(ctx, insertMatterArraysSQL, keys, cases, matters, days); err != nil {
 				return fmt.Errorf("record petitioner matters: %w", err)
 			}
 			rows = rows[n:]

@@ -139,14 +139,14 @@ func saveCase(ctx context.Context, tx *store.Tx, exists bool, c *casemachine.Cas
 		nextDue = d.String()
 	}
 	if exists {
-		_, err = tx.Exec(ctx, `UPDATE supervision_cases SET state = ?, category = ?, department = ?, next_due = ?, imported = ?, data = ?, updated_at = ? WHERE case_id = ?`,
+		err = tx.ExecDeferred(ctx, `UPDATE supervision_cases SET state = ?, category = ?, department = ?, next_due = ?, imported = ?, data = ?, updated_at = ? WHERE case_id = ?`,
 			string(c.State), string(c.Category), c.Department, nextDue, b2i(c.Imported), string(data), store.FormatTime(now), c.ID)
 	} else {
 		var tp any
 		if traceparent != "" {
 			tp = traceparent
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO supervision_cases (case_id, state, category, department, next_due, imported, data, updated_at, trace_parent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		err = tx.ExecDeferred(ctx, `INSERT INTO supervision_cases (case_id, state, category, department, next_due, imported, data, updated_at, trace_parent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.ID, string(c.State), string(c.Category), c.Department, nextDue, b2i(c.Imported), string(data), store.FormatTime(now), tp)
 	}
 	if err != nil {
@@ -160,12 +160,12 @@ func saveCase(ctx context.Context, tx *store.Tx, exists bool, c *casemachine.Cas
 // a new one has none).
 func saveAccess(ctx context.Context, tx *store.Tx, c *casemachine.Case, exists bool) error {
 	if exists {
-		if _, err := tx.Exec(ctx, `DELETE FROM supervision_case_access WHERE case_id = ?`, c.ID); err != nil {
+		if err := tx.ExecDeferred(ctx, `DELETE FROM supervision_case_access WHERE case_id = ?`, c.ID); err != nil {
 			return fmt.Errorf("case %s access: %w", c.ID, err)
 		}
 	}
 	for _, d := range c.Visibility() {
-		if _, err := tx.Exec(ctx, `INSERT INTO supervision_case_access (department, case_id) VALUES (?, ?)`, d, c.ID); err != nil {
+		if err := tx.ExecDeferred(ctx, `INSERT INTO supervision_case_access (department, case_id) VALUES (?, ?)`, d, c.ID); err != nil {
 			return fmt.Errorf("case %s access: %w", c.ID, err)
 		}
 	}
@@ -195,7 +195,7 @@ func insertEnvelope(ctx context.Context, tx *store.Tx, seq int, env *eventsv1.En
 	if env.GetRecordedAt() == nil {
 		recorded = occurred
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO supervision_history (case_id, seq, event_id, type, occurred_at, recorded_at, imported, published, actor, reason, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	err := tx.ExecDeferred(ctx, `INSERT INTO supervision_history (case_id, seq, event_id, type, occurred_at, recorded_at, imported, published, actor, reason, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		env.GetCaseId(), seq, env.GetEventId(), env.TypeName(), store.FormatTime(occurred), store.FormatTime(recorded),
 		b2i(env.GetImported()), b2i(published), actor, env.GetReason(), payload)
 	if err != nil {
@@ -217,7 +217,7 @@ func insertNote(ctx context.Context, tx *store.Tx, caseID string, seq int, id st
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO supervision_history (case_id, seq, event_id, type, occurred_at, recorded_at, imported, published, actor, reason, payload) VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?)`,
+	err = tx.ExecDeferred(ctx, `INSERT INTO supervision_history (case_id, seq, event_id, type, occurred_at, recorded_at, imported, published, actor, reason, payload) VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?)`,
 		caseID, seq, id, "note."+n.Type, store.FormatTime(n.At), store.FormatTime(now), actor, n.Reason, string(detail))
 	if err != nil {
 		return fmt.Errorf("history note of case %s: %w", caseID, err)
@@ -424,7 +424,7 @@ func insertTimers(ctx context.Context, tx *store.Tx, ts []nextTimer) error {
 			t := nt.timer
 			args = append(args, nt.caseID, t.Key, string(t.Kind), string(t.Clock), t.Step, string(t.StepKind), t.Due.String(), store.FormatTime(t.At), b2i(t.NotifyLeader), nt.from.String())
 		}
-		if _, err := tx.Exec(ctx, insertTimerRows.Text(n), args...); err != nil {
+		if err := tx.ExecDeferred(ctx, insertTimerRows.Text(n), args...); err != nil {
 			return fmt.Errorf("store %d timers (case %s first): %w", n, ts[0].caseID, err)
 		}
 		ts = ts[n:]

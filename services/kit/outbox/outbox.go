@@ -114,7 +114,9 @@ func (o *Outbox) Enqueue(ctx context.Context, tx *store.Tx, envs ...*eventsv1.En
 		if err != nil {
 			return fmt.Errorf("outbox enqueue %s: headers: %w", env.EventId, err)
 		}
-		if _, err := tx.Exec(ctx,
+		// Deferred: on PostgreSQL the row goes out with the COMMIT (or the
+		// transaction's next statement), not in a round trip of its own.
+		if err := tx.ExecDeferred(ctx,
 			`INSERT INTO outbox (event_id, topic, msg_key, payload, headers, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
 			env.EventId, topic, msg.Key, msg.Value, headers, store.FormatTime(o.now())); err != nil {
 			return fmt.Errorf("outbox enqueue %s: %w", env.EventId, err)

@@ -115,7 +115,13 @@ func (tx *Tx) nested(ctx context.Context, f func(tx *Tx) error) (err error) {
 		return err
 	}
 	if _, err := tx.Exec(ctx, "RELEASE "+name); err != nil {
-		return fmt.Errorf("release savepoint: %w", err)
+		// f's deferred writes go out ahead of the RELEASE (ExecDeferred):
+		// one that fails there is f's failure, undone like any other.
+		err = fmt.Errorf("release savepoint: %w", err)
+		if uerr := undo(); uerr != nil {
+			return fmt.Errorf("%w (and %w)", err, uerr)
+		}
+		return err
 	}
 	tx.mu.Lock()
 	tx.afterCommit = append(tx.afterCommit, child.afterCommit...)

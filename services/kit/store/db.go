@@ -228,6 +228,21 @@ func (tx *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, erro
 	return tx.Tx.ExecContext(ctx, Rebind(tx.dialect, q), args...)
 }
 
+// ExecDeferred runs a write whose result the caller does not need. On
+// PostgreSQL it goes out with the transaction's next statement or its
+// COMMIT rather than in a round trip of its own (lazybegin.go), and its
+// error is reported there: by the next Exec, Query or QueryRow, or by the
+// commit. Only a write whose failure fails the transaction may be
+// deferred. On SQLite, where a statement is a call, it runs at once.
+func (tx *Tx) ExecDeferred(ctx context.Context, q string, args ...any) error {
+	if tx.dialect != Postgres {
+		_, err := tx.Exec(ctx, q, args...)
+		return err
+	}
+	_, err := tx.Tx.ExecContext(deferWrite(ctx), Rebind(tx.dialect, q), args...)
+	return err
+}
+
 // Query runs a query written with "?" placeholders.
 func (tx *Tx) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	ctx = tx.statementContext(ctx)
