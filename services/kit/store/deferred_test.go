@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"strings"
 	"testing"
@@ -16,6 +17,16 @@ import (
 func isUniqueViolation(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// committedIDs lists the ids another connection sees, in order.
+func committedIDs(t *testing.T, o *sql.DB) string {
+	t.Helper()
+	var ids sql.NullString
+	if err := o.QueryRow(`SELECT string_agg(id, ',' ORDER BY id) FROM lazy`).Scan(&ids); err != nil {
+		t.Fatal(err)
+	}
+	return ids.String
 }
 
 // A deferred write is not sent until the transaction's next statement or
@@ -102,11 +113,7 @@ func TestPostgresDeferredWritesGoOutWithTheNextStatement(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var ids string
-		if err := o.QueryRow(`SELECT string_agg(id, ',' ORDER BY id) FROM lazy`).Scan(&ids); err != nil {
-			t.Fatal(err)
-		}
-		if ids != "a,b,c" {
+		if ids := committedIDs(t, o); ids != "a,b,c" {
 			t.Fatalf("committed %q, want a,b,c", ids)
 		}
 	})
@@ -215,11 +222,7 @@ func TestPostgresDeferredWritesGoOutWithTheNextStatement(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var ids string
-		if err := o.QueryRow(`SELECT string_agg(id, ',' ORDER BY id) FROM lazy`).Scan(&ids); err != nil {
-			t.Fatal(err)
-		}
-		if ids != "after,outer" {
+		if ids := committedIDs(t, o); ids != "after,outer" {
 			t.Fatalf("committed %q, want after,outer", ids)
 		}
 	})

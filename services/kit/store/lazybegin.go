@@ -38,8 +38,9 @@ import (
 // outbox row, a history or timeline row) need not cost a round trip of its
 // own either. On PostgreSQL it waits on the connection and goes out in one
 // pipeline with the transaction's next Exec, ahead of its next query, or
-// with its COMMIT: a transaction of a BEGIN, a read, a checked write and
-// three deferred writes is three round trips instead of six. Its error is
+// with its COMMIT: a transaction of a read, a checked write and three
+// deferred writes is four round trips (BEGIN, read, write, the deferred
+// writes with the COMMIT) instead of seven. Its error is
 // reported by the statement or the COMMIT it went out with, and the
 // transaction fails as it would have. SAVEPOINT and RELEASE send what
 // waits first, so a nested transaction's deferred writes fail inside it;
@@ -114,12 +115,13 @@ func (deferredResult) RowsAffected() (int64, error) { return 0, errDeferredResul
 // inLazyTx reports whether a transaction begun by BeginTx is open.
 func (c *lazyBeginConn) inLazyTx() bool { return c.pending || c.tx != nil }
 
-// values copies a statement's arguments for later: a caller may reuse a
-// slice (bytes, or an array's elements) once the call that took it returns.
-func values(argsV []driver.NamedValue) []any {
+// values are a statement's arguments; kept for later, they are copies: a
+// caller may reuse a slice (bytes, or an array's elements) once the call
+// that took it returns.
+func values(argsV []driver.NamedValue, kept bool) []any {
 	args := make([]any, len(argsV))
 	for i, v := range argsV {
-		if rv := reflect.ValueOf(v.Value); rv.Kind() == reflect.Slice && !rv.IsNil() {
+		if rv := reflect.ValueOf(v.Value); kept && rv.Kind() == reflect.Slice && !rv.IsNil() {
 			c := reflect.MakeSlice(rv.Type(), rv.Len(), rv.Len())
 			reflect.Copy(c, rv)
 			v.Value = c.Interface()
@@ -210,11 +212,11 @@ func (c *lazyBeginConn) ExecContext(ctx context.Context, query string, argsV []d
 	// several statements (a migration); a batch's extended protocol cannot.
 	if c.inLazyTx() && len(argsV) > 0 {
 		if v, _ := ctx.Value(deferKey{}).(bool); v {
-			c.deferred = append(c.deferred, queuedStatement{query, values(argsV)})
+			c.deferred = append(c.deferred, queuedStatement{query, values(argsV, true)})
 			return deferredResult{}, nil
 		}
 		if c.pending || len(c.deferred) > 0 {
-			tag, err := c.sendQueued(ctx, queuedStatement{query, values(argsV)})
+			tag, err := c.sendQueued(ctx, queuedStatement{query, values(argsV, false)})
 			if err != nil {
 				return nil, err
 			}
