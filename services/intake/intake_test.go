@@ -256,8 +256,13 @@ func waitStatus(t *testing.T, h *harness, code, status string) {
 	t.Fatalf("status %q, want %q", q.Status, status)
 }
 
+// Both stores: on PostgreSQL the lookup runs before the registration's
+// transaction, on SQLite inside it.
 func TestRepeatDetection(t *testing.T) {
-	h := start(t, store.SQLite, storetest.SQLiteDSN(t))
+	storetest.EachDSN(t, func(t *testing.T, d store.Dialect, dsn string) { testRepeatDetection(t, start(t, d, dsn)) })
+}
+
+func testRepeatDetection(t *testing.T, h *harness) {
 	clerk := token(t, auth.RoleClerk, "", "anji")
 	id := idNumber("33052319750615123")
 	var first, again, other, stranger, byPhone, byPhoneAgain intake.RegisterResponse

@@ -89,14 +89,28 @@ func (s *service) Register(ctx context.Context, req RegisterRequest) (*RegisterR
 	code := NewQueryCode()
 	canon, _ := NormalizeQueryCode(code)
 	var caseID, repeatOf string
+	keys := s.petitionerKeys(p)
+	// On PostgreSQL the repeat lookup runs before the transaction: under
+	// READ COMMITTED a statement inside it sees what it would see now (a
+	// snapshot per statement, and the lookup locks nothing), and the
+	// transaction then begins with its insert, BEGIN and INSERT in one
+	// round trip. On SQLite it stays inside, where the writer lock orders
+	// it after every registration committed before.
+	looked := false
+	if s.db.Dialect == store.Postgres {
+		if repeatOf, err = s.findRepeat(ctx, s.db, cfg, keys, p, now); err != nil {
+			return nil, fmt.Errorf("register petition: %w", err)
+		}
+		looked = true
+	}
 	for attempt := 1; ; attempt++ {
 		caseID = s.caseIDs(cfg, now)
 		tracing.SetCaseID(ctx, caseID)
 		err = s.db.InTx(ctx, func(tx *store.Tx) error {
-			keys := s.petitionerKeys(p)
-			repeatOf, err = s.findRepeat(ctx, tx, cfg, keys, p, now)
-			if err != nil {
-				return err
+			if !looked {
+				if repeatOf, err = s.findRepeat(ctx, tx, cfg, keys, p, now); err != nil {
+					return err
+				}
 			}
 			rec := record{caseID: caseID, queryHash: queryCodeHash(canon), p: p, keys: keys, repeatOf: repeatOf,
 				registeredAt: now, registeredBy: actor.GetId()}

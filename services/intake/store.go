@@ -87,11 +87,16 @@ func (s *service) insert(ctx context.Context, tx *store.Tx, rec record) error {
 	return addTimeline(ctx, tx, rec.caseID, p.receivedAt, "registered", "已登记")
 }
 
+// querier is a database or a transaction (store.DB, store.Tx).
+type querier interface {
+	Query(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
 // findRepeat returns the case this petition repeats: one of the same
 // petitioners' cases that is open, final, or closed within the county's
 // window, whose matter is at least the county's similarity threshold alike.
 // The most similar wins; among equals, the most recent.
-func (s *service) findRepeat(ctx context.Context, tx *store.Tx, cfg *county.Config, keys []string, p *petition, now time.Time) (string, error) {
+func (s *service) findRepeat(ctx context.Context, db querier, cfg *county.Config, keys []string, p *petition, now time.Time) (string, error) {
 	if len(keys) == 0 {
 		return "", nil
 	}
@@ -102,7 +107,7 @@ func (s *service) findRepeat(ctx context.Context, tx *store.Tx, cfg *county.Conf
 	for i, k := range keys {
 		args[i] = k
 	}
-	rows, err := tx.Query(ctx, `SELECT DISTINCT p.case_id, p.title, p.request, p.facts, p.status, p.status_at, p.registered_at
+	rows, err := db.Query(ctx, `SELECT DISTINCT p.case_id, p.title, p.request, p.facts, p.status, p.status_at, p.registered_at
 		FROM petitioner_cases k JOIN petitions p ON p.case_id = k.case_id
 		WHERE k.petitioner_key IN (`+ph+`)`, args...)
 	if err != nil {
