@@ -126,12 +126,18 @@ fail_start() {
 	exit 1
 }
 
-# alive NAME: fails the start if process NAME has exited.
+# alive NAME: fails the start if process NAME has exited, with its exit
+# status (128+N: killed by signal N) — a component killed before it wrote
+# anything leaves an empty log and nothing else to go on.
 alive() {
-	local n pid
+	local n pid status
 	while read -r n pid; do
 		[[ "$n" == "$1" ]] || continue
-		ours "$pid" || fail_start "$1 exited (log: $dir/logs/$1.log)"
+		ours "$pid" && continue
+		status=0
+		wait "$pid" 2>/dev/null || status=$?
+		[[ -s "$dir/logs/$1.log" ]] || log "$1 wrote nothing to its log"
+		fail_start "$1 exited with status $status (log: $dir/logs/$1.log)"
 	done <"$dir/pids"
 }
 
