@@ -2,6 +2,7 @@ package outbox_test
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 	"testing"
 	"time"
@@ -39,12 +40,7 @@ func TestRelayReadsUnsentRowsByIndexScan(t *testing.T) {
 		}
 	}
 	explain := "EXPLAIN (COSTS OFF) " + outbox.UnsentQuery(db.Dialect, 256)
-	plan := func(rows interface {
-		Next() bool
-		Scan(...any) error
-		Err() error
-		Close() error
-	}, err error) string {
+	plan := func(rows *sql.Rows, err error) string {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)

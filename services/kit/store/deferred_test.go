@@ -19,6 +19,16 @@ func isUniqueViolation(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
+// deferInsert defers one insert into lazy for each id.
+func deferInsert(ctx context.Context, tx *store.Tx, ids ...string) error {
+	for _, id := range ids {
+		if err := tx.ExecDeferred(ctx, `INSERT INTO lazy (id) VALUES (?)`, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // committedIDs lists the ids another connection sees, in order.
 func committedIDs(t *testing.T, o *sql.DB) string {
 	t.Helper()
@@ -38,10 +48,10 @@ func TestPostgresDeferredWritesGoOutWithTheNextStatement(t *testing.T) {
 	t.Run("reported by the next exec", func(t *testing.T) {
 		db, o := lazyDB(t)
 		err := db.InTx(ctx, func(tx *store.Tx) error {
-			if err := tx.ExecDeferred(ctx, `INSERT INTO lazy (id) VALUES (?)`, "a"); err != nil {
+			if err := deferInsert(ctx, tx, "a"); err != nil {
 				t.Fatalf("first deferred write: %v", err)
 			}
-			if err := tx.ExecDeferred(ctx, `INSERT INTO lazy (id) VALUES (?)`, "a"); err != nil {
+			if err := deferInsert(ctx, tx, "a"); err != nil {
 				t.Fatalf("the duplicate was sent at once: %v", err)
 			}
 			_, err := tx.Exec(ctx, `INSERT INTO lazy (id) VALUES (?)`, "b")
@@ -71,10 +81,8 @@ func TestPostgresDeferredWritesGoOutWithTheNextStatement(t *testing.T) {
 	t.Run("sent before a query, in order", func(t *testing.T) {
 		db, o := lazyDB(t)
 		err := db.InTx(ctx, func(tx *store.Tx) error {
-			for _, id := range []string{"a", "b"} {
-				if err := tx.ExecDeferred(ctx, `INSERT INTO lazy (id) VALUES (?)`, id); err != nil {
-					return err
-				}
+			if err := deferInsert(ctx, tx, "a", "b"); err != nil {
+				return err
 			}
 			// Depends on "a" being in before it runs.
 			if err := tx.ExecDeferred(ctx, `UPDATE lazy SET id = id || '2' WHERE id = ?`, "a"); err != nil {
@@ -121,10 +129,8 @@ func TestPostgresDeferredWritesGoOutWithTheNextStatement(t *testing.T) {
 	t.Run("a transaction of deferred writes only", func(t *testing.T) {
 		db, o := lazyDB(t)
 		err := db.InTx(ctx, func(tx *store.Tx) error {
-			for _, id := range []string{"a", "b", "c"} {
-				if err := tx.ExecDeferred(ctx, `INSERT INTO lazy (id) VALUES (?)`, id); err != nil {
-					return err
-				}
+			if err := deferInsert(ctx, tx, "a", "b", "c"); err != nil {
+				return err
 			}
 			if n := committed(t, o); n != 0 {
 				t.Fatalf("another connection sees %d rows before COMMIT", n)
@@ -149,10 +155,10 @@ func TestPostgresDeferredWritesGoOutWithTheNextStatement(t *testing.T) {
 							return err
 						}
 					}
-					if err := tx.ExecDeferred(ctx, `INSERT INTO lazy (id) VALUES (?)`, "a"); err != nil {
+					if err := deferInsert(ctx, tx, "a"); err != nil {
 						return err
 					}
-					return tx.ExecDeferred(ctx, `INSERT INTO lazy (id) VALUES (?)`, "a")
+					return deferInsert(ctx, tx, "a")
 				})
 				if !isUniqueViolation(err) || !strings.Contains(err.Error(), "commit") {
 					t.Fatalf("InTx: %v, want the commit to fail with the unique violation", err)
@@ -161,7 +167,7 @@ func TestPostgresDeferredWritesGoOutWithTheNextStatement(t *testing.T) {
 					t.Fatalf("%d rows committed, want none", n)
 				}
 				if err := db.InTx(ctx, func(tx *store.Tx) error {
-					return tx.ExecDeferred(ctx, `INSERT INTO lazy (id) VALUES (?)`, "b")
+					return deferInsert(ctx, tx, "b")
 				}); err != nil {
 					t.Fatalf("the next transaction on the connection: %v", err)
 				}
@@ -179,7 +185,7 @@ func TestPostgresDeferredWritesGoOutWithTheNextStatement(t *testing.T) {
 			if _, err := tx.Exec(ctx, `INSERT INTO lazy (id) VALUES (?)`, "x"); err != nil {
 				return err
 			}
-			if err := tx.ExecDeferred(ctx, `INSERT INTO lazy (id) VALUES (?)`, "x"); err != nil {
+			if err := deferInsert(ctx, tx, "x"); err != nil {
 				return err
 			}
 			return boom
@@ -195,7 +201,7 @@ func TestPostgresDeferredWritesGoOutWithTheNextStatement(t *testing.T) {
 	t.Run("inside a savepoint", func(t *testing.T) {
 		db, o := lazyDB(t)
 		err := db.InTx(ctx, func(tx *store.Tx) error {
-			if err := tx.ExecDeferred(ctx, `INSERT INTO lazy (id) VALUES (?)`, "outer"); err != nil {
+			if err := deferInsert(ctx, tx, "outer"); err != nil {
 				return err
 			}
 			amb := store.WithTx(ctx, tx)
@@ -203,7 +209,7 @@ func TestPostgresDeferredWritesGoOutWithTheNextStatement(t *testing.T) {
 			// is dropped with it, the outer one stays.
 			boom := errors.New("boom")
 			if err := db.InTx(amb, func(tx *store.Tx) error {
-				if err := tx.ExecDeferred(amb, `INSERT INTO lazy (id) VALUES (?)`, "undone"); err != nil {
+				if err := deferInsert(amb, tx, "undone"); err != nil {
 					return err
 				}
 				return boom
@@ -213,11 +219,11 @@ func TestPostgresDeferredWritesGoOutWithTheNextStatement(t *testing.T) {
 			// One whose deferred write fails: the failure is its own
 			// (reported by its RELEASE), and undone with it.
 			if err := db.InTx(amb, func(tx *store.Tx) error {
-				return tx.ExecDeferred(amb, `INSERT INTO lazy (id) VALUES (?)`, "outer")
+				return deferInsert(amb, tx, "outer")
 			}); !isUniqueViolation(err) {
 				t.Fatalf("nested duplicate: %v, want its unique violation", err)
 			}
-			return tx.ExecDeferred(ctx, `INSERT INTO lazy (id) VALUES (?)`, "after")
+			return deferInsert(ctx, tx, "after")
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -236,10 +242,10 @@ func TestSQLiteDeferredWriteRunsAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := db.InTx(ctx, func(tx *store.Tx) error {
-		if err := tx.ExecDeferred(ctx, `INSERT INTO lazy (id) VALUES (?)`, "a"); err != nil {
+		if err := deferInsert(ctx, tx, "a"); err != nil {
 			return err
 		}
-		if err := tx.ExecDeferred(ctx, `INSERT INTO lazy (id) VALUES (?)`, "a"); err == nil {
+		if err := deferInsert(ctx, tx, "a"); err == nil {
 			t.Fatal("the duplicate reported no error")
 		}
 		return nil
