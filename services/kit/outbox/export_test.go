@@ -25,6 +25,9 @@ func (r *Relay) Passes() float64 { return testutil.ToFloat64(r.passes) }
 // UnsentQuery is the relay's read of its unsent rows.
 func UnsentQuery(d store.Dialect, limit int) string { return unsentQuery(d, limit) }
 
+// MarkAndReadQuery is the relay's read that marks the last run sent first.
+func MarkAndReadQuery(limit int) string { return markAndReadQuery(limit) }
+
 // Acquire takes the county's lock as Run does and returns the connection the
 // relay then reads on (nil on SQLite).
 func (r *Relay) Acquire(ctx context.Context) (release func(), reads *sql.Conn, err error) {

@@ -77,6 +77,11 @@ func TestRelayReadsUnsentRowsByIndexScan(t *testing.T) {
 	if !strings.Contains(p, "Index Scan using outbox_unsent") || strings.Contains(p, "Bitmap") {
 		t.Fatalf("the relay's connection plans its read as\n%s\nwant an index scan of outbox_unsent", p)
 	}
+	// The read that carries the last run's mark plans the same way.
+	p = plan(conn.QueryContext(ctx, "EXPLAIN (COSTS OFF) "+outbox.MarkAndReadQuery(256), "2026-11-22T00:00:03Z", []int64{3001}))
+	if !strings.Contains(p, "Index Scan using outbox_unsent") || strings.Contains(p, "Bitmap") {
+		t.Fatalf("the relay's connection plans its marking read as\n%s\nwant an index scan of outbox_unsent", p)
+	}
 	var ids []int64
 	rows, err := conn.QueryContext(ctx, outbox.UnsentQuery(db.Dialect, 256))
 	if err != nil {
@@ -136,6 +141,9 @@ func TestRelayTakesTheLockAgainWhenItsConnectionDies(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the first row published", func() bool { return topicSize(t, brokers, topic) == 1 })
+	// Its mark goes with the next pass's read, 10ms on; a lock lost before
+	// that publishes it again (TestRelayMarksARunWithItsNextRead).
+	waitFor(t, "the first row marked sent", func() bool { n, _ := ob.Pending(ctx); return n == 0 })
 	first := holder()
 	if first == 0 {
 		t.Fatal("no backend holds the relay's lock")
@@ -151,5 +159,72 @@ func TestRelayTakesTheLockAgainWhenItsConnectionDies(t *testing.T) {
 	waitFor(t, "the row committed after the lock was lost published", func() bool { return topicSize(t, brokers, topic) == 2 })
 	if again := holder(); again == 0 || again == first {
 		t.Fatalf("lock holder after the connection died: backend %d (before: %d), want a new one", again, first)
+	}
+}
+
+// Holding the lock, the relay marks a published run sent with its next
+// read, in the same statement; the run it publishes last is marked by the
+// final pass when it stops. Before that mark, a row counts as pending.
+func TestRelayMarksARunWithItsNextRead(t *testing.T) {
+	brokers := brokertest.Start(t)
+	ctx := context.Background()
+	db := storetest.Postgres(t)
+	ob, county := migratedOutbox(t, db, brokers)
+	pub := kt.NewPublisher(kt.NewWriter(kt.WriterConfig{Brokers: brokers}), nil)
+	defer pub.Close()
+	unsent := func() []string {
+		t.Helper()
+		rows, err := db.Query(ctx, `SELECT event_id FROM outbox WHERE sent_at IS NULL ORDER BY id`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, id)
+		}
+		return out
+	}
+	topic := topicOf(county, eventsv1.StreamPetitions)
+	publish := func(caseID string, n int64) {
+		t.Helper()
+		if err := register(ctx, db, ob, caseID); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, caseID+" published", func() bool { return topicSize(t, brokers, topic) == n })
+	}
+
+	// A row committed before the relay starts: its first pass publishes it,
+	// and the commit's wake, waiting since, makes the pass that marks it.
+	// After that only commits wake the relay (the fallback poll is an hour).
+	publish("case-0", 0)
+	relay := outbox.NewRelay(ob, pub, outbox.RelayConfig{Poll: time.Hour}, nil, nil)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- relay.Run(rctx) }()
+	waitFor(t, "case-0 published and marked", func() bool { return topicSize(t, brokers, topic) == 1 && len(unsent()) == 0 })
+
+	publish("case-1", 2)
+	first := unsent()
+	if len(first) != 1 {
+		t.Fatalf("unsent rows after case-1's pass: %v, want its row, the mark waiting for the next read", first)
+	}
+	publish("case-2", 3)
+	if second := unsent(); len(second) != 1 || second[0] == first[0] {
+		t.Fatalf("unsent rows after case-2's pass: %v, want only case-2's (case-1's was %v)", second, first)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if left := unsent(); len(left) != 0 {
+		t.Fatalf("unsent rows after the relay stopped: %v, want none", left)
+	}
+	if n := topicSize(t, brokers, topic); n != 3 {
+		t.Fatalf("topic holds %d messages, want each row once", n)
 	}
 }
