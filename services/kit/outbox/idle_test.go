@@ -7,7 +7,6 @@ import (
 
 	eventsv1 "xinfang.io/proto/events/v1"
 	"xinfang.io/services/kit/brokertest"
-	kt "xinfang.io/services/kit/kafkatransport"
 	"xinfang.io/services/kit/outbox"
 	"xinfang.io/services/kit/store"
 	"xinfang.io/services/kit/storetest"
@@ -44,8 +43,7 @@ func TestIdleRelayStillFindsUnannouncedRows(t *testing.T) {
 	storetest.EachDSN(t, func(t *testing.T, d store.Dialect, dsn string) {
 		db := openMigrated(t, d, dsn)
 		ob, county := migratedOutbox(t, db, brokers)
-		pub := kt.NewPublisher(kt.NewWriter(kt.WriterConfig{Brokers: brokers}), nil)
-		defer pub.Close()
+		pub := publisher(t, brokers)
 		relay := outbox.NewRelay(ob, pub, outbox.RelayConfig{Poll: 10 * time.Millisecond, IdlePoll: 80 * time.Millisecond}, nil, nil)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)

@@ -9,7 +9,6 @@ import (
 
 	eventsv1 "xinfang.io/proto/events/v1"
 	"xinfang.io/services/kit/brokertest"
-	kt "xinfang.io/services/kit/kafkatransport"
 	"xinfang.io/services/kit/outbox"
 	"xinfang.io/services/kit/storetest"
 )
@@ -42,22 +41,7 @@ func TestRelayReadsUnsentRowsByIndexScan(t *testing.T) {
 	explain := "EXPLAIN (COSTS OFF) " + outbox.UnsentQuery(db.Dialect, 256)
 	plan := func(rows *sql.Rows, err error) string {
 		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		var lines []string
-		for rows.Next() {
-			var l string
-			if err := rows.Scan(&l); err != nil {
-				t.Fatal(err)
-			}
-			lines = append(lines, l)
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		return strings.Join(lines, "\n")
+		return strings.Join(column(t, rows, err), "\n")
 	}
 
 	// What any other connection plans: the failure this avoids. Should a
@@ -112,8 +96,7 @@ func TestRelayTakesTheLockAgainWhenItsConnectionDies(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.Postgres(t)
 	ob, county := migratedOutbox(t, db, brokers)
-	pub := kt.NewPublisher(kt.NewWriter(kt.WriterConfig{Brokers: brokers}), nil)
-	defer pub.Close()
+	pub := publisher(t, brokers)
 	relay := outbox.NewRelay(ob, pub, outbox.RelayConfig{Poll: 10 * time.Millisecond, Backoff: 10 * time.Millisecond}, nil, nil)
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -170,24 +153,11 @@ func TestRelayMarksARunWithItsNextRead(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.Postgres(t)
 	ob, county := migratedOutbox(t, db, brokers)
-	pub := kt.NewPublisher(kt.NewWriter(kt.WriterConfig{Brokers: brokers}), nil)
-	defer pub.Close()
+	pub := publisher(t, brokers)
 	unsent := func() []string {
 		t.Helper()
 		rows, err := db.Query(ctx, `SELECT event_id FROM outbox WHERE sent_at IS NULL ORDER BY id`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		var out []string
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, id)
-		}
-		return out
+		return column(t, rows, err)
 	}
 	topic := topicOf(county, eventsv1.StreamPetitions)
 	publish := func(caseID string, n int64) {
@@ -227,4 +197,25 @@ func TestRelayMarksARunWithItsNextRead(t *testing.T) {
 	if n := topicSize(t, brokers, topic); n != 3 {
 		t.Fatalf("topic holds %d messages, want each row once", n)
 	}
+}
+
+// column reads a query's one text column.
+func column(t *testing.T, rows *sql.Rows, err error) []string {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -240,8 +240,7 @@ func TestCrashBetweenCommitAndPublishLosesNothing(t *testing.T) {
 			t.Fatalf("topic has %d messages before the relay ran", n)
 		}
 		// The restarted service's relay publishes the row.
-		pub := kt.NewPublisher(kt.NewWriter(kt.WriterConfig{Brokers: brokers}), nil)
-		defer pub.Close()
+		pub := publisher(t, brokers)
 		ctx, cancel := context.WithCancel(context.Background())
 		relayDone := make(chan error, 1)
 		go func() {
@@ -276,8 +275,7 @@ func TestCrashBetweenPublishAndMarkIsAppliedOnce(t *testing.T) {
 		if n, _ := ob.Pending(context.Background()); n != 1 {
 			t.Fatalf("pending after crash = %d, want 1 (published but not marked)", n)
 		}
-		pub := kt.NewPublisher(kt.NewWriter(kt.WriterConfig{Brokers: brokers}), nil)
-		defer pub.Close()
+		pub := publisher(t, brokers)
 		n, err := outbox.NewRelay(ob, pub, outbox.RelayConfig{}, nil, nil).Drain(context.Background())
 		if err != nil || n != 1 {
 			t.Fatalf("drain after restart = %d, %v", n, err)
@@ -296,6 +294,13 @@ func TestCrashBetweenPublishAndMarkIsAppliedOnce(t *testing.T) {
 			t.Fatalf("applied rows = %d, want 1", n)
 		}
 	})
+}
+
+// publisher publishes to brokers until the test ends.
+func publisher(t *testing.T, brokers []string) *kt.Publisher {
+	pub := kt.NewPublisher(kt.NewWriter(kt.WriterConfig{Brokers: brokers}), nil)
+	t.Cleanup(func() { pub.Close() })
+	return pub
 }
 
 // migratedOutbox migrates db and returns the outbox of a new county.
@@ -334,8 +339,7 @@ func TestEnqueuePublishesEveryCommittedEventOnceAndRollbackLeavesNothing(t *test
 		if err == nil {
 			t.Fatal("cross-county event accepted")
 		}
-		pub := kt.NewPublisher(kt.NewWriter(kt.WriterConfig{Brokers: brokers}), nil)
-		defer pub.Close()
+		pub := publisher(t, brokers)
 		relay := outbox.NewRelay(ob, pub, outbox.RelayConfig{Batch: 2}, nil, nil)
 		if n, err := relay.Drain(ctx); err != nil || n != 5 {
 			t.Fatalf("drain = %d, %v", n, err)
