@@ -30,6 +30,7 @@ import (
 //
 //	go test -run '^$' -bench 'Ingest|Summary|Breakdown' -benchtime 1x ./statistics/   # ingest
 //	go test -run '^$' -bench 'Summary|Breakdown' ./statistics/                        # queries
+//	go test -run '^$' -bench LiveEvents -benchtime 3000x ./statistics/                # one event a batch
 //
 // BenchmarkIngest feeds the history through ApplyBatch (the consumer's
 // path) in batches of statistics.MaxBatch and reports events/s (time in
@@ -292,6 +293,39 @@ func BenchmarkBreakdown(b *testing.B) {
 					latencies(b, f.events, func() error { _, err := f.svc.Breakdown(ctx, q); return err })
 				})
 			}
+		})
+	}
+}
+
+// BenchmarkLiveEvents applies a month of a county's events one per batch,
+// as a county at its usual rate feeds them (a batch holds the events of a
+// millisecond's linger: one), and reports the CPU an event costs. At
+// saturation batches share their counter rows; here every event writes
+// its own.
+func BenchmarkLiveEvents(b *testing.B) {
+	for _, d := range dialects {
+		b.Run(d, func(b *testing.B) {
+			ctx := context.Background()
+			db := benchDB(b, d)
+			svc, _ := newServiceFor(b, db, benchToday, benchCounty(b))
+			g := newGenHistory(max(b.N, 10), benchEnd.AddDays(-30), benchEnd, 40, 60)
+			var cpu time.Duration
+			n := 0
+			b.ResetTimer()
+			for ; n < b.N; n++ {
+				run := g.nextRun(1)
+				if run == nil {
+					break
+				}
+				start := kittest.CPUTime()
+				if err := svc.ApplyBatch(ctx, events(run)); err != nil {
+					b.Fatalf("apply event %d: %v", n, err)
+				}
+				cpu += kittest.CPUTime() - start
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-µs/event")
+			b.ReportMetric(float64(n), "events")
 		})
 	}
 }

@@ -74,8 +74,9 @@ func TestMetricGroupsCoverEveryMetricOnce(t *testing.T) {
 }
 
 // Runs that change different groups of counters — one, another, both,
-// all — add to the same rows, and every column holds its sum: a statement
-// setting some groups leaves the others as they were.
+// all, and a run whose rows change different groups — add to the same
+// rows, and every column holds its sum: a statement setting some groups
+// leaves the others as they were.
 func TestAddCountsKeepsTheGroupsARunDoesNotChange(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
@@ -84,12 +85,12 @@ func TestAddCountsKeepsTheGroupsARunDoesNotChange(t *testing.T) {
 		}
 		keys := []periodRow{{dimTotal, "2026-06-25", ""}, {dimTotal, "2026-06", ""}, {dimTownship, "2026-06-25", "t1"}}
 		var want [3]vec
-		run := func(metrics ...metric) {
+		rowsRun := func(metricsOf func(row int) []metric) {
 			t.Helper()
 			deltas := map[periodRow]*vec{}
 			for i, k := range keys {
 				v := &vec{}
-				for j, m := range metrics {
+				for j, m := range metricsOf(i) {
 					v[m] = int64(10*i + j + 1)
 					want[i][m] += v[m]
 				}
@@ -99,11 +100,15 @@ func TestAddCountsKeepsTheGroupsARunDoesNotChange(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		run := func(metrics ...metric) { rowsRun(func(int) []metric { return metrics }) }
 		run(mRegistrations, mPersons)          // the registrations group
 		run(mAssigned, mDuban)                 // the routing group only
 		run(mPersons, mBacklog181, mReviewReq) // three others
 		run(allMetrics...)                     // all
 		run(mRegistrations)                    // the first again
+		rowsRun(func(row int) []metric {       // each row its own groups
+			return [][]metric{{mAssigned}, {mRegistrations, mBacklog181}, {mRegistrations}}[row]
+		})
 		cols := make([]string, numMetrics)
 		for m := range cols {
 			cols[m] = metric(m).column()

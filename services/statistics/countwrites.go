@@ -15,11 +15,9 @@ type periodRow struct {
 	Dim, Period, Key string
 }
 
-// metricGroups partition the counters by what changes them together. On
-// SQLite a counter row is written per group that changed, with that
-// group's columns only: a row rarely changes in more than one or two
-// groups, and the parameters bound per row are what an SQLite write costs
-// (see sqliteParams).
+// metricGroups partition the counters by what changes them together. A
+// counter row is written with the columns of the groups it changed only
+// (see groupStatement).
 var metricGroups = [][]metric{
 	{mRegistrations, mPersons, mFirstTime, mRepeat, mGroup, mGroupPersons, mOnline},
 	{mTransferred, mAssigned, mDiverted, mForwarded, mNotAccepted, mDuban},
@@ -54,50 +52,45 @@ func upsertCounts(ms []metric) *store.MultiRow {
 	}
 }
 
-var (
-	upsertGroupSQL = func() []*store.MultiRow {
-		out := make([]*store.MultiRow, len(metricGroups))
-		for i, g := range metricGroups {
-			out[i] = upsertCounts(g)
+// groupOf is each metric's index in metricGroups.
+var groupOf = func() (out [numMetrics]uint) {
+	for g, ms := range metricGroups {
+		for _, m := range ms {
+			out[m] = uint(g)
 		}
-		return out
-	}()
+	}
+	return out
+}()
 
-	// groupOf is each metric's index in metricGroups.
-	groupOf = func() (out [numMetrics]uint) {
-		for g, ms := range metricGroups {
-			for _, m := range ms {
-				out[m] = uint(g)
-			}
-		}
-		return out
-	}()
-
-	// arrayStatements holds the array upserts built so far, by group mask.
-	arrayStatements sync.Map
-)
-
-// arraysStatement is the counters' upsert taking a run's rows as one array
-// a column (PostgreSQL): a run's counters are one statement, one plan and
-// one round trip whatever their number, where the multi-row shapes took
-// one per bit of it (four for the 30-odd rows of a single event). The rows
-// go in in the arrays' order, the key order replicas lock them in.
+// groupStatement is the counters' upsert of the columns of some metric
+// groups, those a row (SQLite) or a run (PostgreSQL) changed: a live event
+// changes two or three groups of seven, and each column an upsert sets
+// costs its evaluation (and on PostgreSQL its array) for every row.
 //
-// It writes the columns of some metric groups only, those the run changed:
-// a live run of a few events changes two or three groups of seven, and
-// each column an upsert sets costs its evaluation and its array for every
-// row (session 14: a 120-row run with 13 columns in 2.2 ms against 3.3–3.8
-// with all 43).
-type arraysStatement struct {
-	sql     string
+// On SQLite the rows go in as multi-row VALUES, the rows that changed the
+// same groups together, each row once. Until session 15 a row was written
+// once per group it changed: in a run of many events most rows change in
+// several groups, and the ingest took 40–50% more CPU an event.
+//
+// On PostgreSQL a run's rows go in as one array a column: a run's counters
+// are one statement, one plan and one round trip whatever their number,
+// where the multi-row shapes took one per bit of it. The rows go in in the
+// arrays' order, the key order replicas lock them in (session 14: a
+// 120-row run with 13 columns in 2.2 ms against 3.3–3.8 with all 43).
+type groupStatement struct {
 	metrics []metric
+	rows    *store.MultiRow
+	arrays  string
 }
 
-// upsertArrays is the array upsert of the groups in mask (bit g for
-// metricGroups[g]), built on first use: at most 2⁷ texts, a handful live.
-func upsertArrays(mask uint) *arraysStatement {
-	if s, ok := arrayStatements.Load(mask); ok {
-		return s.(*arraysStatement)
+// groupStatements holds the statements built so far, by group mask.
+var groupStatements sync.Map
+
+// upsertGroups is the upsert of the groups in mask (bit g for
+// metricGroups[g]), built on first use: at most 2⁷, a handful live.
+func upsertGroups(mask uint) *groupStatement {
+	if s, ok := groupStatements.Load(mask); ok {
+		return s.(*groupStatement)
 	}
 	var ms []metric
 	for g, group := range metricGroups {
@@ -110,10 +103,10 @@ func upsertArrays(mask uint) *arraysStatement {
 	for _, m := range ms {
 		arrays = append(arrays, [2]string{m.column(), "bigint"})
 	}
-	s := &arraysStatement{metrics: ms, sql: store.Unnest{Into: strings.TrimSuffix(strings.TrimPrefix(u.Head, "INSERT INTO "), " VALUES "),
+	s := &groupStatement{metrics: ms, rows: u, arrays: store.Unnest{Into: strings.TrimSuffix(strings.TrimPrefix(u.Head, "INSERT INTO "), " VALUES "),
 		Arrays: arrays, Tail: u.Tail}.Text()}
-	got, _ := arrayStatements.LoadOrStore(mask, s)
-	return got.(*arraysStatement)
+	got, _ := groupStatements.LoadOrStore(mask, s)
+	return got.(*groupStatement)
 }
 
 // groups is the mask of the metric groups v changes.
@@ -147,7 +140,7 @@ func writeCountArrays(ctx context.Context, tx *store.Tx, rows []periodRow, delta
 			dims[i], periods[i], keys[i] = k.Dim, k.Period, k.Key
 			mask |= deltas[k].groups()
 		}
-		st := upsertArrays(mask)
+		st := upsertGroups(mask)
 		args := make([]any, 3, 3+len(st.metrics))
 		args[0], args[1], args[2] = dims[:n], periods[:n], keys[:n]
 		for _, m := range st.metrics {
@@ -160,7 +153,7 @@ func writeCountArrays(ctx context.Context, tx *store.Tx, rows []periodRow, delta
 			}
 			args = append(args, c)
 		}
-		if err := tx.ExecDeferred(ctx, st.sql, args...); err != nil {
+		if err := tx.ExecDeferred(ctx, st.arrays, args...); err != nil {
 			return fmt.Errorf("update counters: %w", err)
 		}
 		rows = rows[n:]
@@ -191,18 +184,19 @@ func addCounts(ctx context.Context, tx *store.Tx, deltas map[periodRow]*vec) err
 	if tx.Dialect() == store.Postgres {
 		return writeCountArrays(ctx, tx, keys, deltas)
 	}
-	for g, ms := range metricGroups {
-		var rows []periodRow
-		for _, k := range keys {
-			v := deltas[k]
-			for _, m := range ms {
-				if v[m] != 0 {
-					rows = append(rows, k)
-					break
-				}
-			}
+	// Rows that changed the same groups go together, in key order.
+	var masks []uint
+	byMask := map[uint][]periodRow{}
+	for _, k := range keys {
+		m := deltas[k].groups()
+		if _, ok := byMask[m]; !ok {
+			masks = append(masks, m)
 		}
-		if err := writeCounts(ctx, tx, upsertGroupSQL[g], ms, rows, deltas); err != nil {
+		byMask[m] = append(byMask[m], k)
+	}
+	for _, m := range masks {
+		st := upsertGroups(m)
+		if err := writeCounts(ctx, tx, st.rows, st.metrics, byMask[m], deltas); err != nil {
 			return err
 		}
 	}
