@@ -107,7 +107,7 @@ func TestAddCountsKeepsTheGroupsARunDoesNotChange(t *testing.T) {
 		run(allMetrics...)                     // all
 		run(mRegistrations)                    // the first again
 		rowsRun(func(row int) []metric {       // each row its own groups
-			return [][]metric{{mAssigned}, {mRegistrations, mBacklog181}, {mRegistrations}}[row]
+			return [][]metric{{mAssigned}, {mRegistrations, mBacklog181}, {mRegistrations, mAssigned, mReviewReq}}[row]
 		})
 		cols := make([]string, numMetrics)
 		for m := range cols {

@@ -3,6 +3,7 @@ package statistics
 import (
 	"context"
 	"fmt"
+	"math/bits"
 	"sort"
 	"strings"
 	"sync"
@@ -51,6 +52,9 @@ func upsertCounts(ms []metric) *store.MultiRow {
 		Tail: " ON CONFLICT (dim, period, dim_key) DO UPDATE SET " + strings.Join(sets, ", "),
 	}
 }
+
+// allGroups is the mask of every metric group.
+var allGroups = uint(1)<<len(metricGroups) - 1
 
 // groupOf is each metric's index in metricGroups.
 var groupOf = func() (out [numMetrics]uint) {
@@ -184,11 +188,19 @@ func addCounts(ctx context.Context, tx *store.Tx, deltas map[periodRow]*vec) err
 	if tx.Dialect() == store.Postgres {
 		return writeCountArrays(ctx, tx, keys, deltas)
 	}
-	// Rows that changed the same groups go together, in key order.
+	// Rows that changed the same groups go together, in key order. A row
+	// that changed more than two is written with every column: such rows
+	// are few (the county's and its departments' longer periods), and the
+	// statements stay a few dozen texts, where every combination of groups
+	// made a hundred and more — each prepared on each connection, and all
+	// competing for the statement cache.
 	var masks []uint
 	byMask := map[uint][]periodRow{}
 	for _, k := range keys {
 		m := deltas[k].groups()
+		if bits.OnesCount(m) > 2 {
+			m = allGroups
+		}
 		if _, ok := byMask[m]; !ok {
 			masks = append(masks, m)
 		}
