@@ -10,6 +10,7 @@ import (
 	eventsv1 "xinfang.io/proto/events/v1"
 	"xinfang.io/services/kit/brokertest"
 	"xinfang.io/services/kit/outbox"
+	"xinfang.io/services/kit/store"
 	"xinfang.io/services/kit/storetest"
 )
 
@@ -108,17 +109,7 @@ func TestRelayTakesTheLockAgainWhenItsConnectionDies(t *testing.T) {
 		}
 	}()
 
-	key := relay.LockKey()
-	holder := func() int {
-		var pid int
-		err := db.QueryRow(ctx, `SELECT COALESCE(MAX(pid), 0) FROM pg_locks
-			WHERE locktype = 'advisory' AND granted AND classid = ? AND objid = ?`,
-			uint32(uint64(key)>>32), uint32(uint64(key))).Scan(&pid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return pid
-	}
+	holder := func() int { return lockHolder(t, db, relay.LockKey()) }
 	topic := topicOf(county, eventsv1.StreamPetitions)
 	if err := register(ctx, db, ob, "case-1"); err != nil {
 		t.Fatal(err)
@@ -131,10 +122,7 @@ func TestRelayTakesTheLockAgainWhenItsConnectionDies(t *testing.T) {
 	if first == 0 {
 		t.Fatal("no backend holds the relay's lock")
 	}
-	var ok bool
-	if err := db.QueryRow(ctx, `SELECT pg_terminate_backend(?)`, first).Scan(&ok); err != nil || !ok {
-		t.Fatalf("terminate the lock's backend %d: %v %v", first, ok, err)
-	}
+	terminate(t, db, first)
 
 	if err := register(ctx, db, ob, "case-2"); err != nil {
 		t.Fatal(err)
@@ -154,11 +142,7 @@ func TestRelayMarksARunWithItsNextRead(t *testing.T) {
 	db := storetest.Postgres(t)
 	ob, county := migratedOutbox(t, db, brokers)
 	pub := publisher(t, brokers)
-	unsent := func() []string {
-		t.Helper()
-		rows, err := db.Query(ctx, `SELECT event_id FROM outbox WHERE sent_at IS NULL ORDER BY id`)
-		return column(t, rows, err)
-	}
+	unsent := func() []string { return unsentIDs(t, db) }
 	topic := topicOf(county, eventsv1.StreamPetitions)
 	publish := func(caseID string, n int64) {
 		t.Helper()
@@ -218,4 +202,74 @@ func column(t *testing.T, rows *sql.Rows, err error) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// A shutdown that finds the lock's connection dead (a cancelled read breaks
+// it, as does a terminated backend) still marks the run published last,
+// through the pool: the relay published those rows whoever holds the lock.
+func TestRelayMarksItsLastRunWhenItsLockConnectionIsGoneAtShutdown(t *testing.T) {
+	brokers := brokertest.Start(t)
+	ctx := context.Background()
+	db := storetest.Postgres(t)
+	ob, county := migratedOutbox(t, db, brokers)
+	pub := publisher(t, brokers)
+	topic := topicOf(county, eventsv1.StreamPetitions)
+	// As in TestRelayMarksARunWithItsNextRead: case-0's commit wakes the
+	// pass that marks it, then only commits wake the relay.
+	if err := register(ctx, db, ob, "case-0"); err != nil {
+		t.Fatal(err)
+	}
+	relay := outbox.NewRelay(ob, pub, outbox.RelayConfig{Poll: time.Hour}, nil, nil)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- relay.Run(rctx) }()
+	waitFor(t, "case-0 published and marked", func() bool { return topicSize(t, brokers, topic) == 1 && len(unsentIDs(t, db)) == 0 })
+	if err := register(ctx, db, ob, "case-1"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "case-1 published", func() bool { return topicSize(t, brokers, topic) == 2 })
+	if left := unsentIDs(t, db); len(left) != 1 {
+		t.Fatalf("unsent rows after case-1's pass: %v, want its row", left)
+	}
+
+	terminate(t, db, lockHolder(t, db, relay.LockKey()))
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if left := unsentIDs(t, db); len(left) != 0 {
+		t.Fatalf("unsent rows after the relay stopped: %v, want none", left)
+	}
+	if n := topicSize(t, brokers, topic); n != 2 {
+		t.Fatalf("topic holds %d messages, want each row once", n)
+	}
+}
+
+// unsentIDs are the event ids of the outbox's unsent rows, in order.
+func unsentIDs(t *testing.T, db *store.DB) []string {
+	t.Helper()
+	rows, err := db.Query(context.Background(), `SELECT event_id FROM outbox WHERE sent_at IS NULL ORDER BY id`)
+	return column(t, rows, err)
+}
+
+// lockHolder is the backend holding the advisory lock key, 0 when none.
+func lockHolder(t *testing.T, db *store.DB, key int64) int {
+	t.Helper()
+	var pid int
+	err := db.QueryRow(context.Background(), `SELECT COALESCE(MAX(pid), 0) FROM pg_locks
+		WHERE locktype = 'advisory' AND granted AND classid = ? AND objid = ?`,
+		uint32(uint64(key)>>32), uint32(uint64(key))).Scan(&pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+// terminate ends a backend, as a database restart or an administrator would.
+func terminate(t *testing.T, db *store.DB, pid int) {
+	t.Helper()
+	var ok bool
+	if err := db.QueryRow(context.Background(), `SELECT pg_terminate_backend(?)`, pid).Scan(&ok); err != nil || !ok {
+		t.Fatalf("terminate backend %d: %v %v", pid, ok, err)
+	}
 }

@@ -143,7 +143,9 @@ func (r *Relay) Run(ctx context.Context) error {
 				// The lock's connection is gone and the lock with it: another
 				// replica may hold it now. Publish again only once it is ours.
 				r.log.WarnContext(ctx, "outbox relay lost its lock connection; taking the lock again")
-				r.unmarked = r.unmarked[:0] // the next holder publishes them again
+				if err := r.markUnmarked(ctx); err != nil {
+					r.unmarked = r.unmarked[:0] // the next holder publishes them again
+				}
 				release()
 				if release, err = r.acquire(ctx); err != nil {
 					release = func() {}
@@ -163,7 +165,10 @@ func (r *Relay) Run(ctx context.Context) error {
 			defer cancel()
 			if _, err := r.Drain(final); err != nil {
 				r.log.Warn("final outbox pass failed; rows stay for the next start", "error", err)
-			} else if err := r.markUnmarked(final); err != nil {
+			}
+			// Through the pool: the pass may have failed because the lock's
+			// connection did (a shutdown cancelling its read breaks it).
+			if err := r.markUnmarked(final); err != nil {
 				r.log.Warn("final outbox mark failed; the last rows go out again at the next start", "error", err)
 			}
 			return nil
@@ -323,7 +328,9 @@ type row struct {
 	msg kafka.Message
 }
 
-// markUnmarked marks the published run that waits for the next read, now.
+// markUnmarked marks the published run that waits for the next read, now,
+// through the pool: marking rows this relay published is right with or
+// without the lock.
 func (r *Relay) markUnmarked(ctx context.Context) error {
 	if len(r.unmarked) == 0 {
 		return nil
