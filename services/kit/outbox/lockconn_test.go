@@ -9,6 +9,7 @@ import (
 
 	eventsv1 "xinfang.io/proto/events/v1"
 	"xinfang.io/services/kit/brokertest"
+	kt "xinfang.io/services/kit/kafkatransport"
 	"xinfang.io/services/kit/outbox"
 	"xinfang.io/services/kit/store"
 	"xinfang.io/services/kit/storetest"
@@ -93,41 +94,27 @@ func TestRelayReadsUnsentRowsByIndexScan(t *testing.T) {
 // connection dies (a database restart, a terminated backend) the lock goes
 // with it, and the relay takes it again before it publishes more.
 func TestRelayTakesTheLockAgainWhenItsConnectionDies(t *testing.T) {
-	brokers := brokertest.Start(t)
-	ctx := context.Background()
-	db := storetest.Postgres(t)
-	ob, county := migratedOutbox(t, db, brokers)
-	pub := publisher(t, brokers)
-	relay := outbox.NewRelay(ob, pub, outbox.RelayConfig{Poll: 10 * time.Millisecond, Backoff: 10 * time.Millisecond}, nil, nil)
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- relay.Run(rctx) }()
+	c := newPGCounty(t)
+	relay := outbox.NewRelay(c.ob, c.pub, outbox.RelayConfig{Poll: 10 * time.Millisecond, Backoff: 10 * time.Millisecond}, nil, nil)
+	stop := running(relay)
 	defer func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Error(err)
 		}
 	}()
 
-	holder := func() int { return lockHolder(t, db, relay.LockKey()) }
-	topic := topicOf(county, eventsv1.StreamPetitions)
-	if err := register(ctx, db, ob, "case-1"); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the first row published", func() bool { return topicSize(t, brokers, topic) == 1 })
+	holder := func() int { return lockHolder(t, c.db, relay.LockKey()) }
+	c.publish(t, "case-1", 1)
 	// Its mark goes with the next pass's read, 10ms on; a lock lost before
-	// that publishes it again (TestRelayMarksARunWithItsNextRead).
-	waitFor(t, "the first row marked sent", func() bool { n, _ := ob.Pending(ctx); return n == 0 })
+	// that marks it through the pool (TestRelayMarksItsLastRun…).
+	waitFor(t, "the first row marked sent", func() bool { return len(c.unsent(t)) == 0 })
 	first := holder()
 	if first == 0 {
 		t.Fatal("no backend holds the relay's lock")
 	}
-	terminate(t, db, first)
+	terminate(t, c.db, first)
 
-	if err := register(ctx, db, ob, "case-2"); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the row committed after the lock was lost published", func() bool { return topicSize(t, brokers, topic) == 2 })
+	c.publish(t, "case-2", 2)
 	if again := holder(); again == 0 || again == first {
 		t.Fatalf("lock holder after the connection died: backend %d (before: %d), want a new one", again, first)
 	}
@@ -137,50 +124,103 @@ func TestRelayTakesTheLockAgainWhenItsConnectionDies(t *testing.T) {
 // read, in the same statement; the run it publishes last is marked by the
 // final pass when it stops. Before that mark, a row counts as pending.
 func TestRelayMarksARunWithItsNextRead(t *testing.T) {
-	brokers := brokertest.Start(t)
-	ctx := context.Background()
-	db := storetest.Postgres(t)
-	ob, county := migratedOutbox(t, db, brokers)
-	pub := publisher(t, brokers)
-	unsent := func() []string { return unsentIDs(t, db) }
-	topic := topicOf(county, eventsv1.StreamPetitions)
-	publish := func(caseID string, n int64) {
-		t.Helper()
-		if err := register(ctx, db, ob, caseID); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, caseID+" published", func() bool { return topicSize(t, brokers, topic) == n })
-	}
-
-	// A row committed before the relay starts: its first pass publishes it,
-	// and the commit's wake, waiting since, makes the pass that marks it.
-	// After that only commits wake the relay (the fallback poll is an hour).
-	publish("case-0", 0)
-	relay := outbox.NewRelay(ob, pub, outbox.RelayConfig{Poll: time.Hour}, nil, nil)
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- relay.Run(rctx) }()
-	waitFor(t, "case-0 published and marked", func() bool { return topicSize(t, brokers, topic) == 1 && len(unsent()) == 0 })
-
-	publish("case-1", 2)
-	first := unsent()
+	c := newPGCounty(t)
+	_, stop := c.startMarked(t)
+	c.publish(t, "case-1", 2)
+	first := c.unsent(t)
 	if len(first) != 1 {
 		t.Fatalf("unsent rows after case-1's pass: %v, want its row, the mark waiting for the next read", first)
 	}
-	publish("case-2", 3)
-	if second := unsent(); len(second) != 1 || second[0] == first[0] {
+	c.publish(t, "case-2", 3)
+	if second := c.unsent(t); len(second) != 1 || second[0] == first[0] {
 		t.Fatalf("unsent rows after case-2's pass: %v, want only case-2's (case-1's was %v)", second, first)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	if left := unsent(); len(left) != 0 {
+	c.wantAllSentOnce(t, 3)
+}
+
+// A shutdown that finds the lock's connection dead (a cancelled read breaks
+// it, as does a terminated backend) still marks the run published last,
+// through the pool: the relay published those rows whoever holds the lock.
+func TestRelayMarksItsLastRunWhenItsLockConnectionIsGoneAtShutdown(t *testing.T) {
+	c := newPGCounty(t)
+	relay, stop := c.startMarked(t)
+	c.publish(t, "case-1", 2)
+	if left := c.unsent(t); len(left) != 1 {
+		t.Fatalf("unsent rows after case-1's pass: %v, want its row", left)
+	}
+	terminate(t, c.db, lockHolder(t, c.db, relay.LockKey()))
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	c.wantAllSentOnce(t, 2)
+}
+
+// pgCounty is a new county's migrated PostgreSQL outbox, a publisher to its
+// broker, and its petitions topic.
+type pgCounty struct {
+	brokers []string
+	db      *store.DB
+	ob      *outbox.Outbox
+	pub     *kt.Publisher
+	topic   string
+}
+
+func newPGCounty(t *testing.T) *pgCounty {
+	brokers := brokertest.Start(t)
+	db := storetest.Postgres(t)
+	ob, county := migratedOutbox(t, db, brokers)
+	return &pgCounty{brokers: brokers, db: db, ob: ob, pub: publisher(t, brokers), topic: topicOf(county, eventsv1.StreamPetitions)}
+}
+
+// publish registers a case and waits until the topic holds n messages.
+func (c *pgCounty) publish(t *testing.T, caseID string, n int64) {
+	t.Helper()
+	if err := register(context.Background(), c.db, c.ob, caseID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, caseID+" published", func() bool { return topicSize(t, c.brokers, c.topic) == n })
+}
+
+// unsent are the event ids of the outbox's unsent rows, in order.
+func (c *pgCounty) unsent(t *testing.T) []string {
+	t.Helper()
+	rows, err := c.db.Query(context.Background(), `SELECT event_id FROM outbox WHERE sent_at IS NULL ORDER BY id`)
+	return column(t, rows, err)
+}
+
+// startMarked starts a relay that only commits wake (the fallback poll is an
+// hour) once it has published and marked case-0: committed before the
+// relay starts, its row goes out in the first pass, and its commit's wake,
+// waiting since, makes the pass that marks it.
+func (c *pgCounty) startMarked(t *testing.T) (*outbox.Relay, func() error) {
+	t.Helper()
+	c.publish(t, "case-0", 0)
+	relay := outbox.NewRelay(c.ob, c.pub, outbox.RelayConfig{Poll: time.Hour}, nil, nil)
+	stop := running(relay)
+	waitFor(t, "case-0 published and marked", func() bool { return topicSize(t, c.brokers, c.topic) == 1 && len(c.unsent(t)) == 0 })
+	return relay, stop
+}
+
+// wantAllSentOnce requires no unsent row and n messages in the topic.
+func (c *pgCounty) wantAllSentOnce(t *testing.T, n int64) {
+	t.Helper()
+	if left := c.unsent(t); len(left) != 0 {
 		t.Fatalf("unsent rows after the relay stopped: %v, want none", left)
 	}
-	if n := topicSize(t, brokers, topic); n != 3 {
-		t.Fatalf("topic holds %d messages, want each row once", n)
+	if got := topicSize(t, c.brokers, c.topic); got != n {
+		t.Fatalf("topic holds %d messages, want %d, each row once", got, n)
 	}
+}
+
+// running runs relay until the returned stop, which returns Run's error.
+func running(relay *outbox.Relay) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- relay.Run(ctx) }()
+	return func() error { cancel(); return <-done }
 }
 
 // column reads a query's one text column.
@@ -202,54 +242,6 @@ func column(t *testing.T, rows *sql.Rows, err error) []string {
 		t.Fatal(err)
 	}
 	return out
-}
-
-// A shutdown that finds the lock's connection dead (a cancelled read breaks
-// it, as does a terminated backend) still marks the run published last,
-// through the pool: the relay published those rows whoever holds the lock.
-func TestRelayMarksItsLastRunWhenItsLockConnectionIsGoneAtShutdown(t *testing.T) {
-	brokers := brokertest.Start(t)
-	ctx := context.Background()
-	db := storetest.Postgres(t)
-	ob, county := migratedOutbox(t, db, brokers)
-	pub := publisher(t, brokers)
-	topic := topicOf(county, eventsv1.StreamPetitions)
-	// As in TestRelayMarksARunWithItsNextRead: case-0's commit wakes the
-	// pass that marks it, then only commits wake the relay.
-	if err := register(ctx, db, ob, "case-0"); err != nil {
-		t.Fatal(err)
-	}
-	relay := outbox.NewRelay(ob, pub, outbox.RelayConfig{Poll: time.Hour}, nil, nil)
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- relay.Run(rctx) }()
-	waitFor(t, "case-0 published and marked", func() bool { return topicSize(t, brokers, topic) == 1 && len(unsentIDs(t, db)) == 0 })
-	if err := register(ctx, db, ob, "case-1"); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "case-1 published", func() bool { return topicSize(t, brokers, topic) == 2 })
-	if left := unsentIDs(t, db); len(left) != 1 {
-		t.Fatalf("unsent rows after case-1's pass: %v, want its row", left)
-	}
-
-	terminate(t, db, lockHolder(t, db, relay.LockKey()))
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if left := unsentIDs(t, db); len(left) != 0 {
-		t.Fatalf("unsent rows after the relay stopped: %v, want none", left)
-	}
-	if n := topicSize(t, brokers, topic); n != 2 {
-		t.Fatalf("topic holds %d messages, want each row once", n)
-	}
-}
-
-// unsentIDs are the event ids of the outbox's unsent rows, in order.
-func unsentIDs(t *testing.T, db *store.DB) []string {
-	t.Helper()
-	rows, err := db.Query(context.Background(), `SELECT event_id FROM outbox WHERE sent_at IS NULL ORDER BY id`)
-	return column(t, rows, err)
 }
 
 // lockHolder is the backend holding the advisory lock key, 0 when none.
