@@ -74,7 +74,7 @@ var groupOf = func() (out [numMetrics]uint) {
 // On SQLite the rows go in as multi-row VALUES, the rows that changed the
 // same groups together, each row once. Until session 15 a row was written
 // once per group it changed: in a run of many events most rows change in
-// several groups, and the ingest took 40–50% more CPU an event.
+// several groups, and a history's ingest took 21–30% more CPU an event.
 //
 // On PostgreSQL a run's rows go in as one array a column: a run's counters
 // are one statement, one plan and one round trip whatever their number,

@@ -61,9 +61,10 @@ type Relay struct {
 	// unmarked holds, while reads is set, the ids of the last run published
 	// and not yet marked sent. Their mark goes out in one statement with the
 	// next read, a round trip fewer each pass: at a county's usual rate a
-	// pass publishes a row or two, and the mark was half its statements. A
-	// crash or a lost lock before that read publishes them once more, which
-	// consumers' inboxes drop, as for a crash between publish and mark.
+	// pass publishes a row or two, and the mark was half its statements. At
+	// shutdown and when the lock's connection dies they are marked through
+	// the pool (markUnmarked); a crash before then publishes them once more,
+	// which consumers' inboxes drop, as for a crash between publish and mark.
 	unmarked []int64
 
 	// afterPublish runs between publish and mark-sent; tests use it to crash
