@@ -33,6 +33,9 @@ type genHistory struct {
 	rng         *rand.Rand
 	next        int // next case index
 	events      int
+	// base is added to the case indexes in ids, so that a second history
+	// (live events after an ingested one) names cases of its own.
+	base int
 }
 
 func newGenHistory(cases int, start, end county.Date, townships, departments int) *genHistory {
@@ -46,7 +49,7 @@ func newGenHistory(cases int, start, end county.Date, townships, departments int
 	return g
 }
 
-func (g *genHistory) caseID(i int) string { return fmt.Sprintf("330523-IMP-%012X", i) }
+func (g *genHistory) caseID(i int) string { return fmt.Sprintf("330523-IMP-%012X", g.base+i) }
 
 // nextRun returns the events of about n events' worth of cases, in stream
 // runs; nil when the history is exhausted.
@@ -80,6 +83,7 @@ func (g *genHistory) lifecycle(i int) []*eventsv1.Envelope {
 	span := g.end.Sub(g.start) + 1
 	day := g.start.AddDays(int(int64(i) * int64(span) / int64(g.cases)))
 	id := g.caseID(i)
+	ix := g.base + i
 	var out []*eventsv1.Envelope
 	n := 0
 	add := func(d county.Date, p proto.Message) bool {
@@ -89,7 +93,7 @@ func (g *genHistory) lifecycle(i int) []*eventsv1.Envelope {
 		n++
 		at := d.Start().Add(9 * time.Hour)
 		env := &eventsv1.Envelope{
-			EventId: fmt.Sprintf("%08x-%04x-7%03x-8%03x-%012x", i, n, n&0xfff, i&0xfff, int64(i)<<8|int64(n)),
+			EventId: fmt.Sprintf("%08x-%04x-7%03x-8%03x-%012x", ix, n, n&0xfff, ix&0xfff, int64(ix)<<8|int64(n)),
 			County:  "anji", CaseId: id, OccurredAt: timestamppb.New(at), RecordedAt: timestamppb.New(at),
 			SchemaVersion: 1, Imported: true,
 		}
