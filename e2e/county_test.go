@@ -161,6 +161,9 @@ func startCountyWith(t testing.TB, o countyOptions) *county {
 			"XINFANG_INTAKE_SUBMIT_PER_MINUTE=100000", "XINFANG_INTAKE_QUERY_PER_MINUTE=100000",
 			"XINFANG_SHUTDOWN_TIMEOUT=10s",
 		}
+		if n := serviceGOMAXPROCS(); n != "" {
+			env = append(env, "GOMAXPROCS="+n)
+		}
 		if o.debug {
 			c.debug[s] = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 			env = append(env, "XINFANG_DEBUG_ADDR="+c.debug[s])
@@ -425,5 +428,21 @@ func (c *county) supervisedCases(t testing.TB) map[string]bool {
 			return out
 		}
 		after = page.Next
+	}
+}
+
+// serviceGOMAXPROCS is the services' GOMAXPROCS: 1, as the operator
+// renders it for a county's default CPU request of 50m (its downward-API
+// reference rounds up; operator/internal/render gomaxprocs).
+// XINFANG_E2E_GOMAXPROCS overrides it; "node" leaves Go's default (the
+// machine's CPUs), which is what the services ran with before session 16.
+func serviceGOMAXPROCS() string {
+	switch v := os.Getenv("XINFANG_E2E_GOMAXPROCS"); v {
+	case "":
+		return "1"
+	case "node":
+		return ""
+	default:
+		return v
 	}
 }

@@ -87,6 +87,9 @@ type ServiceSpec struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=20
 	Replicas *int32 `json:"replicas,omitempty"`
+	// Resources of each of the service's containers (default: requests
+	// cpu 50m and memory 64Mi, limits memory 256Mi). The CPU request,
+	// rounded up to whole CPUs, is the service's GOMAXPROCS: 1 by default.
 	// +optional
 	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
 }

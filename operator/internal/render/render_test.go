@@ -165,6 +165,43 @@ func TestWorkloadsAreLockedDown(t *testing.T) {
 	}
 }
 
+// Every container's Go parallelism is its own CPU request, in both
+// layouts: a reference to another container's request, or none, would
+// leave a service with the node's CPU count (docs/benchmarks.md §1, item
+// 23).
+func TestGOMAXPROCSIsEachContainersCPURequest(t *testing.T) {
+	for _, layout := range []v1alpha1.Layout{v1alpha1.LayoutPodPerService, v1alpha1.LayoutPodPerCounty} {
+		c := sample(t)
+		c.Spec.Layout = layout
+		objs, err := Objects(c, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		containers := 0
+		for _, o := range objs {
+			d, ok := o.(*appsv1.Deployment)
+			if !ok {
+				continue
+			}
+			for _, ctr := range d.Spec.Template.Spec.Containers {
+				containers++
+				var ref *corev1.ResourceFieldSelector
+				for _, e := range ctr.Env {
+					if e.Name == "GOMAXPROCS" && e.ValueFrom != nil {
+						ref = e.ValueFrom.ResourceFieldRef
+					}
+				}
+				if ref == nil || ref.ContainerName != ctr.Name || ref.Resource != "requests.cpu" || !ref.Divisor.Equal(resource.MustParse("1")) {
+					t.Errorf("%s, container %s: GOMAXPROCS from %+v, want its own requests.cpu in whole CPUs", layout, ctr.Name, ref)
+				}
+			}
+		}
+		if containers != len(Services) {
+			t.Errorf("%s: %d containers, want %d", layout, containers, len(Services))
+		}
+	}
+}
+
 // Kafka credentials reach every service as files of the mounted copy and
 // references to its keys: no value of the Secret in any rendered object,
 // and the env names are the kit's settings.

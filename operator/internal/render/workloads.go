@@ -125,7 +125,22 @@ func env(c *v1alpha1.County, s Service, o Options, k KafkaCredentials) []corev1.
 		e = append(e, corev1.EnvVar{Name: "XINFANG_INTAKE_KEY_FILE", Value: intakeKeysDir + "/" + IntakeKeysFile},
 			corev1.EnvVar{Name: "XINFANG_INTAKE_TRUST_PROXY", Value: "true"})
 	}
-	return e
+	return append(e, gomaxprocs(s))
+}
+
+// gomaxprocs sets a service's Go parallelism to its CPU request, rounded
+// up (the downward API rounds CPU up to the divisor): 1 for the default
+// 50m. Go's own default is the node's CPU count, or the CPU limit with a
+// floor of 2, and a county's services have no CPU limit. Where several
+// Go processes share the cores, a process with more Ps than the CPU it
+// gets spends the difference spinning for work and running GC workers on
+// Ps it counts as idle: on two shared cores one P per service cut the
+// four services' CPU a petition by a fifth (docs/benchmarks.md §1, item
+// 23). A county that needs more parallelism for a service requests more
+// CPU for it. An unset request reads as 0, which Go ignores.
+func gomaxprocs(s Service) corev1.EnvVar {
+	return corev1.EnvVar{Name: "GOMAXPROCS", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{
+		ContainerName: s.Name, Resource: "requests.cpu", Divisor: resource.MustParse("1")}}}
 }
 
 // DatabaseSecret is the Secret (in the county's namespace) holding the
