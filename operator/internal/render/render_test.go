@@ -137,17 +137,8 @@ func TestConfigMapIsTheServicesCountyFile(t *testing.T) {
 }
 
 func TestWorkloadsAreLockedDown(t *testing.T) {
-	objs, err := Objects(sample(t), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deployments := 0
-	for _, o := range objs {
-		d, ok := o.(*appsv1.Deployment)
-		if !ok {
-			continue
-		}
-		deployments++
+	deployments := deploymentsOf(t, sample(t))
+	for _, d := range deployments {
 		pod := d.Spec.Template.Spec
 		sc := pod.Containers[0].SecurityContext
 		if !*pod.SecurityContext.RunAsNonRoot || !*sc.ReadOnlyRootFilesystem || *sc.AllowPrivilegeEscalation || sc.Capabilities.Drop[0] != "ALL" {
@@ -160,8 +151,8 @@ func TestWorkloadsAreLockedDown(t *testing.T) {
 			t.Errorf("%s: pod annotations %v would restart pods on config changes", d.Name, d.Spec.Template.Annotations)
 		}
 	}
-	if deployments != 4 {
-		t.Fatalf("%d deployments, want 4", deployments)
+	if len(deployments) != 4 {
+		t.Fatalf("%d deployments, want 4", len(deployments))
 	}
 }
 
@@ -173,16 +164,8 @@ func TestGOMAXPROCSIsEachContainersCPURequest(t *testing.T) {
 	for _, layout := range []v1alpha1.Layout{v1alpha1.LayoutPodPerService, v1alpha1.LayoutPodPerCounty} {
 		c := sample(t)
 		c.Spec.Layout = layout
-		objs, err := Objects(c, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
 		containers := 0
-		for _, o := range objs {
-			d, ok := o.(*appsv1.Deployment)
-			if !ok {
-				continue
-			}
+		for _, d := range deploymentsOf(t, c) {
 			for _, ctr := range d.Spec.Template.Spec.Containers {
 				containers++
 				var ref *corev1.ResourceFieldSelector
@@ -426,6 +409,22 @@ func TestPodPerCounty(t *testing.T) {
 	if got := Replicas(c, Workloads(c)[0]); got != 1 || PodDisruptionBudget(c, Workloads(c)[0]) != nil {
 		t.Errorf("every service at one replica: %d replicas, budget %v", got, PodDisruptionBudget(c, Workloads(c)[0]))
 	}
+}
+
+// deploymentsOf renders c and returns its Deployments.
+func deploymentsOf(t *testing.T, c *v1alpha1.County) []*appsv1.Deployment {
+	t.Helper()
+	objs, err := Objects(c, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*appsv1.Deployment
+	for _, o := range objs {
+		if d, ok := o.(*appsv1.Deployment); ok {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 func claimOf(pod corev1.PodSpec, volume string) string {
