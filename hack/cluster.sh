@@ -126,6 +126,19 @@ fail_start() {
 	exit 1
 }
 
+# running PID: this script's child PID has not exited. A child's pid stays
+# its own until the script waits for it (an exited one is a zombie), so its
+# state is the test — not `ours`: a child forked but not yet exec'd, which
+# on a loaded machine lasts a while, still has this script's command line,
+# and `alive` then waited for a component that was starting (CI hung 20
+# minutes on it, session 16).
+running() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	[[ -n "$stat" && "${stat:0:1}" != Z ]]
+}
+
 # alive NAME: fails the start if process NAME has exited, with its exit
 # status (128+N: killed by signal N) — a component killed before it wrote
 # anything leaves an empty log and nothing else to go on.
@@ -133,7 +146,7 @@ alive() {
 	local n pid status
 	while read -r n pid; do
 		[[ "$n" == "$1" ]] || continue
-		ours "$pid" && continue
+		running "$pid" && continue
 		status=0
 		wait "$pid" 2>/dev/null || status=$?
 		[[ -s "$dir/logs/$1.log" ]] || log "$1 wrote nothing to its log"
